@@ -1,0 +1,391 @@
+package shadowserver
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/abusegw/abusegw/normalizer"
+)
+
+// Options configure a Reader.
+type Options struct {
+	// ReportType forces the report type (a schema key, file name part or feed
+	// name, see (*Schema).Lookup), like IntelMQ's feedname parameter.
+	ReportType string
+	// Filename is the report's file name. It names the report type when
+	// ReportType is empty, and it is copied into every Event's RawRef and
+	// every RowError.
+	Filename string
+	// Schema is the schema to use; nil means DefaultSchema.
+	Schema *Schema
+}
+
+// Reader reads the events of one Shadowserver CSV report, one row at a time.
+// It holds one row in memory, never the report.
+type Reader struct {
+	csv    *csv.Reader
+	file   string
+	header []string
+	plan   *plan
+	lastOK int64 // input offset after the last successful read
+}
+
+var _ normalizer.Reader = (*Reader)(nil)
+
+// NewReader reads the CSV header from r and prepares to read its rows. The
+// report type is, in order of preference, opts.ReportType, the type named by
+// opts.Filename, or the one type whose columns fit the header. A report that
+// is none of these is an error wrapping normalizer.ErrUnrecognized.
+func NewReader(r io.Reader, opts Options) (*Reader, error) {
+	s := opts.Schema
+	if s == nil {
+		var err error
+		if s, err = DefaultSchema(); err != nil {
+			return nil, err
+		}
+	}
+	cr := csv.NewReader(r)
+	// Rows may be shorter or longer than the header (see SOURCES.md), and
+	// IntelMQ's Python csv module accepts stray quotes.
+	cr.FieldsPerRecord = -1
+	cr.LazyQuotes = true
+	cr.ReuseRecord = true
+
+	var rep *Report
+	if opts.ReportType != "" {
+		var ok bool
+		if rep, ok = s.Lookup(opts.ReportType); !ok {
+			return nil, fmt.Errorf("shadowserver report %q: %w", opts.ReportType, ErrUnknownReport)
+		}
+	}
+
+	hdr, err := cr.Read()
+	if err == io.EOF {
+		if rep == nil && opts.Filename != "" {
+			rep, _ = s.ReportFromFilename(opts.Filename)
+		}
+		if rep == nil {
+			return nil, fmt.Errorf("reading shadowserver report %s: empty input: %w", opts.Filename, normalizer.ErrUnrecognized)
+		}
+		// A report with no header has no rows either: an empty report.
+		return &Reader{csv: cr, file: opts.Filename, plan: nil}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading shadowserver report %s header: %w", opts.Filename, err)
+	}
+	header := make([]string, len(hdr))
+	for i, c := range hdr {
+		header[i] = cleanColumn(c)
+	}
+
+	if rep == nil && opts.Filename != "" {
+		rep, _ = s.ReportFromFilename(opts.Filename)
+	}
+	if rep == nil {
+		cands := s.Candidates(header)
+		switch len(cands) {
+		case 1:
+			rep, _ = s.Lookup(cands[0])
+		case 0:
+			return nil, fmt.Errorf("shadowserver report %s: neither the file name nor the header names a known report type: %w",
+				opts.Filename, normalizer.ErrUnrecognized)
+		default:
+			return nil, fmt.Errorf("shadowserver report %s: the header fits %s equally well; name the type: %w",
+				opts.Filename, strings.Join(cands, ", "), normalizer.ErrUnrecognized)
+		}
+	}
+	return &Reader{
+		csv:    cr,
+		file:   opts.Filename,
+		header: header,
+		plan:   bind(rep, header),
+		lastOK: cr.InputOffset(),
+	}, nil
+}
+
+// Report returns the report type being read.
+func (r *Reader) Report() *Report {
+	if r.plan == nil {
+		return nil
+	}
+	return r.plan.rep
+}
+
+// Header returns the report's column names.
+func (r *Reader) Header() []string { return append([]string(nil), r.header...) }
+
+// Next returns the next row's Event. It returns io.EOF at the end, and a
+// *normalizer.RowError for a row it rejects; reading can go on after that.
+func (r *Reader) Next() (normalizer.Event, error) {
+	if r.plan == nil {
+		return normalizer.Event{}, io.EOF
+	}
+	for {
+		rec, err := r.csv.Read()
+		if err != nil {
+			if err == io.EOF {
+				return normalizer.Event{}, io.EOF
+			}
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				// csv.Reader resumes after a malformed record; if it made no
+				// progress there is nothing left to read.
+				off := r.csv.InputOffset()
+				if off == r.lastOK {
+					return normalizer.Event{}, io.EOF
+				}
+				r.lastOK = off
+				return normalizer.Event{}, &normalizer.RowError{File: r.file, Line: pe.StartLine, Column: pe.Column, Err: err}
+			}
+			return normalizer.Event{}, fmt.Errorf("reading shadowserver report %s: %w", r.file, err)
+		}
+		r.lastOK = r.csv.InputOffset()
+		line, _ := r.csv.FieldPos(0)
+		// Concatenated reports repeat the header; it is not a row.
+		if r.plan.isHeader(rec) {
+			continue
+		}
+		return r.plan.apply(rec, r.file, line)
+	}
+}
+
+// plan is a Report bound to one file's header: for each mapping, the column
+// index it reads. It is built once per file and reused for every row.
+type plan struct {
+	rep      *Report
+	header   []string
+	required []bound
+	optional []bound
+	// colKeys[i] is "extra."+header[i], for columns no mapping consumed.
+	colKeys []string
+	// consumed[i]: a mapping used column i in the current row, so it does
+	// not go to extra.<column>. Scratch space, reset by apply.
+	consumed []bool
+	special  specialColumns
+	feed     []constField // feed.* fields, sanitized
+	size     int          // expected number of fields per event
+}
+
+// bound is a mapping with the header position of its column (-1: absent).
+type bound struct {
+	mapping
+	col int
+}
+
+func bind(rep *Report, header []string) *plan {
+	pos := make(map[string]int, len(header))
+	for i, c := range header {
+		// csv.DictReader keeps the last of duplicate names; so do we.
+		pos[c] = i
+	}
+	find := func(name string) int {
+		if i, ok := pos[name]; ok {
+			return i
+		}
+		return -1
+	}
+	p := &plan{
+		rep:      rep,
+		header:   header,
+		colKeys:  make([]string, len(header)),
+		consumed: make([]bool, len(header)),
+	}
+	for i, c := range header {
+		p.colKeys[i] = "extra." + c
+	}
+	for _, m := range rep.required {
+		p.required = append(p.required, bound{m, find(m.column)})
+	}
+	for _, m := range rep.optional {
+		b := bound{m, find(m.column)}
+		if b.col < 0 {
+			continue // IntelMQ logs "Optional key not found" and goes on
+		}
+		p.optional = append(p.optional, b)
+	}
+	p.special = specialColumns{
+		ccDNS: find("cc_dns"), httpHost: find("http_host"), hostname: find("hostname"), ip: find("ip"),
+		url: find("url"), httpURL: find("http_url"), application: find("application"),
+		category: find("category"), detail: find("detail"),
+	}
+	// feed.provider is what IntelMQ's Shadowserver collectors set;
+	// feed.documentation points the desk at Shadowserver's description.
+	p.feed = append(p.feed, constField{"feed.name", rep.feedName}, constField{"feed.provider", "Shadowserver"})
+	if rep.url != "" {
+		if v, err := normalizer.Sanitize("feed.documentation", rep.url); err == nil {
+			p.feed = append(p.feed, constField{"feed.documentation", v})
+		}
+	}
+	p.size = len(header) + len(p.feed) + len(rep.constants) + 1
+	return p
+}
+
+func (p *plan) isHeader(rec []string) bool {
+	if len(rec) != len(p.header) || len(rec) == 0 || cleanColumn(rec[0]) != p.header[0] {
+		return false
+	}
+	for i, c := range rec {
+		if cleanColumn(c) != p.header[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// emptyValue is what IntelMQ's Message.add silently ignores.
+func emptyValue(v any) bool {
+	s, ok := v.(string)
+	return ok && (s == "" || s == "-" || s == "N/A")
+}
+
+// apply turns one record into an Event, following IntelMQ's parse_line:
+// required fields first (a failure rejects the row), then optional fields (a
+// value its field rejects is kept under extra.<column>), then the constant
+// fields, then every column nothing consumed goes to extra.<column>.
+func (p *plan) apply(rec []string, file string, line int) (normalizer.Event, error) {
+	ev := normalizer.NewEvent(p.size)
+	ev.Raw = normalizer.RawRef{File: file, Line: line}
+	for _, f := range p.feed {
+		ev.Fields[f.key] = f.value
+	}
+	clear(p.consumed)
+	row := rowView{rec: rec, idx: &p.special}
+	rowErr := func(b *bound, err error) error {
+		field := b.key
+		if field == "" {
+			field = b.column
+		}
+		col := 0
+		if b.col >= 0 {
+			col = b.col + 1
+		}
+		return &normalizer.RowError{File: file, Line: line, Column: col, Field: field, Err: err}
+	}
+
+	for i := range p.required {
+		b := &p.required[i]
+		if b.col < 0 || b.col >= len(rec) {
+			what := "not in the header"
+			if b.col >= 0 {
+				what = "cut off by a short row"
+			}
+			return normalizer.Event{}, rowErr(b, fmt.Errorf("%w: column %q of report %s is %s", ErrMissingColumn, b.column, p.rep.name, what))
+		}
+		raw := rec[b.col]
+		var v any = raw
+		if b.conv != nil {
+			var err error
+			if v, err = b.conv.fn(raw, &row); err != nil {
+				return normalizer.Event{}, rowErr(b, &normalizer.FieldError{Field: b.key, Value: raw, Err: convErr(b.conv, err)})
+			}
+		}
+		if v == nil {
+			continue // None: IntelMQ leaves the column to extra
+		}
+		if emptyValue(v) {
+			p.consumed[b.col] = true
+			continue
+		}
+		if err := ev.Set(b.key, v); err != nil {
+			return normalizer.Event{}, rowErr(b, err)
+		}
+		p.consumed[b.col] = true
+	}
+
+	for i := range p.optional {
+		b := &p.optional[i]
+		if b.col >= len(rec) {
+			// IntelMQ's DictReader gives None for a short row's missing
+			// columns: nothing to convert, nothing to keep.
+			p.consumed[b.col] = true
+			continue
+		}
+		raw := rec[b.col]
+		var v any = raw
+		if b.conv != nil {
+			var err error
+			v, err = b.conv.fn(raw, &row)
+			if errors.Is(err, errUnparsed) {
+				continue // keep the raw value under extra.<column>
+			}
+			if err != nil {
+				return normalizer.Event{}, rowErr(b, &normalizer.FieldError{Field: b.key, Value: raw, Err: convErr(b.conv, err)})
+			}
+		}
+		if v == nil {
+			p.consumed[b.col] = true
+			continue
+		}
+		switch b.kind {
+		case targetDrop:
+		case targetExtra:
+			if s, ok := v.(string); ok && s == "" {
+				break
+			}
+			ev.Fields[b.key] = extraValue(v)
+		case targetField:
+			if emptyValue(v) {
+				break
+			}
+			if err := ev.Set(b.key, validUTF8(v)); err != nil {
+				continue // IntelMQ: InvalidValue leaves the column to extra
+			}
+		}
+		p.consumed[b.col] = true
+	}
+
+	// Constants win over mapped values, as IntelMQ's event.update does.
+	for _, c := range p.rep.constants {
+		ev.Fields[c.key] = c.value
+	}
+
+	n := min(len(rec), len(p.header))
+	for i := 0; i < n; i++ {
+		if p.consumed[i] || rec[i] == "" {
+			continue
+		}
+		ev.Fields[p.colKeys[i]] = toValidUTF8(rec[i])
+	}
+	ev.Complete()
+	return ev, nil
+}
+
+// extraValue prepares a converted value for extra.*, where values are stored
+// as given: times become the DateTime text IntelMQ would store.
+func extraValue(v any) any {
+	switch t := v.(type) {
+	case time.Time:
+		return t.UTC().Format(normalizer.TimeFormat)
+	case string:
+		return toValidUTF8(t)
+	}
+	return v
+}
+
+func validUTF8(v any) any {
+	if s, ok := v.(string); ok {
+		return toValidUTF8(s)
+	}
+	return v
+}
+
+// toValidUTF8 replaces invalid UTF-8, which reports occasionally carry in
+// banners, so that every value can be stored and written as JSON unchanged.
+func toValidUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+func convErr(c *converter, err error) error {
+	if errors.Is(err, errUnparsed) {
+		return fmt.Errorf("%w: %s: %w", normalizer.ErrInvalidValue, c.name, err)
+	}
+	return fmt.Errorf("%s: %w", c.name, err)
+}
