@@ -1,0 +1,158 @@
+// Package config loads abusegw's YAML configuration. Every key has a working
+// default, every key can be overridden by an environment variable named after
+// its path (http.listen → ABUSEGW_HTTP_LISTEN, connectors[0].url →
+// ABUSEGW_CONNECTORS_0_URL), and unknown keys or values of the wrong type are
+// errors that name the key and the line.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/abusegw/abusegw/gateway/secret"
+)
+
+// EnvPrefix starts every environment variable that overrides a key.
+const EnvPrefix = "ABUSEGW_"
+
+// Config is the whole configuration.
+type Config struct {
+	// DataDir holds files abusegw keeps beside the database (an updated
+	// Shadowserver schema, for one). Default: the working directory.
+	DataDir  string   `yaml:"data_dir"`
+	Database Database `yaml:"database"`
+	HTTP     HTTP     `yaml:"http"`
+	Log      Log      `yaml:"log"`
+}
+
+// Database says where the data lives.
+type Database struct {
+	// URL is sqlite://FILE (default sqlite://abusegw.db) or
+	// postgres://USER@HOST:PORT/DB?sslmode=…
+	URL string `yaml:"url"`
+	// URLEnv and URLFile give the URL as a secret, for URLs with passwords.
+	URLEnv  string `yaml:"url_env"`
+	URLFile string `yaml:"url_file"`
+	// MaxOpenConns bounds the connection pool (0: 8 on SQLite, 16 on PostgreSQL).
+	MaxOpenConns int `yaml:"max_open_conns"`
+	// BusyTimeout is how long SQLite writers queue for the lock.
+	BusyTimeout time.Duration `yaml:"busy_timeout"`
+	// ConnectTimeout bounds connecting at start.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+}
+
+// HTTP configures the server of `abusegw serve`.
+type HTTP struct {
+	Listen            string        `yaml:"listen"`
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	ReadTimeout       time.Duration `yaml:"read_timeout"`
+	WriteTimeout      time.Duration `yaml:"write_timeout"`
+	IdleTimeout       time.Duration `yaml:"idle_timeout"`
+	// ShutdownTimeout is how long in-flight requests may take to finish
+	// after SIGTERM.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // json or text
+}
+
+// Default returns the configuration used when nothing is configured: SQLite
+// in the working directory, HTTP on 127.0.0.1:8080, JSON logs at info.
+func Default() Config {
+	return Config{
+		DataDir: ".",
+		Database: Database{
+			URL:            "sqlite://abusegw.db",
+			BusyTimeout:    30 * time.Second,
+			ConnectTimeout: 10 * time.Second,
+		},
+		HTTP: HTTP{
+			Listen:            "127.0.0.1:8080",
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       5 * time.Minute,
+			WriteTimeout:      5 * time.Minute,
+			IdleTimeout:       2 * time.Minute,
+			ShutdownTimeout:   30 * time.Second,
+		},
+		Log: Log{Level: "info", Format: "json"},
+	}
+}
+
+// DatabaseURL resolves the database URL, which may be given as a secret.
+func (c *Config) DatabaseURL() (string, error) {
+	ref := secret.Ref{Env: c.Database.URLEnv, File: c.Database.URLFile}
+	if ref.IsSet() {
+		u, err := ref.Resolve()
+		if err != nil {
+			return "", fmt.Errorf("database.url: %w", err)
+		}
+		return u, nil
+	}
+	return c.Database.URL, nil
+}
+
+// Validate checks the values that decoding cannot, and returns every problem
+// joined, one per line.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Database.URLEnv != "" && c.Database.URLFile != "" {
+		errs = append(errs, errors.New("database: give url_env or url_file, not both"))
+	}
+	if u, err := c.DatabaseURL(); err != nil {
+		errs = append(errs, err)
+	} else if !strings.HasPrefix(u, "sqlite:") && !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
+		errs = append(errs, errors.New("database.url: want sqlite://FILE or postgres://USER@HOST:PORT/DB"))
+	}
+	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("http.listen: %q is not HOST:PORT", c.HTTP.Listen))
+	}
+	if _, err := ParseLevel(c.Log.Level); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Log.Format != "json" && c.Log.Format != "text" {
+		errs = append(errs, fmt.Errorf("log.format: %q is neither json nor text", c.Log.Format))
+	}
+	for name, d := range map[string]time.Duration{
+		"database.busy_timeout": c.Database.BusyTimeout, "http.shutdown_timeout": c.HTTP.ShutdownTimeout,
+	} {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("%s: must not be negative", name))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ParseLevel reads a log level name.
+func ParseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("log.level: %q is not one of debug, info, warn, error", s)
+	}
+	return l, nil
+}
+
+// Load reads the file at path (none when path is ""), applies the
+// ABUSEGW_* variables of environ over it, and validates the result.
+func Load(path string, environ []string) (*Config, error) {
+	var data []byte
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("reading config: %w", err)
+		}
+		data = b
+	}
+	cfg, err := Parse(data, path, environ)
+	if err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
