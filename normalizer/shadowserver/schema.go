@@ -344,16 +344,18 @@ func compileMapping(raw json.RawMessage, required bool) (mapping, error) {
 	case string:
 		if t == "extra." {
 			m.kind, m.key = targetExtra, "extra."+m.column
-			break
+		} else {
+			key, kind, err := resolveTarget(t)
+			if err != nil {
+				return mapping{}, fmt.Errorf("entry %s: %w", raw, err)
+			}
+			m.kind, m.key = kind, key
 		}
-		key, kind, err := resolveTarget(t)
-		if err != nil {
-			return mapping{}, fmt.Errorf("entry %s: %w", raw, err)
-		}
-		if required && kind != targetField {
+		// IntelMQ adds required values with Event.add, which refuses
+		// "extra." and unknown keys: the row could never parse.
+		if required && m.kind != targetField {
 			return mapping{}, fmt.Errorf("entry %s: a required field must be a harmonization field", raw)
 		}
-		m.kind, m.key = kind, key
 	default:
 		return mapping{}, fmt.Errorf("entry %s: target must be a string or false", raw)
 	}
