@@ -321,8 +321,21 @@ func (r *Reader) event(m map[string]any, line int) (normalizer.Event, error) {
 		}
 		return normalizer.Event{}, r.rowErr(line, field, err)
 	}
+	if !hasHarmonized(ev) {
+		return normalizer.Event{}, r.rowErr(line, "", errors.New("no IntelMQ field in the object (not an IntelMQ event)"))
+	}
 	ev.Complete()
 	return ev, nil
+}
+
+// hasHarmonized reports whether ev has a field other than extra.* and raw.
+func hasHarmonized(ev normalizer.Event) bool {
+	for k := range ev.Fields {
+		if k != "raw" && !strings.HasPrefix(k, "extra.") {
+			return true
+		}
+	}
+	return false
 }
 
 // addFields adds the keys of m, prefixed with prefix, to ev.

@@ -270,3 +270,11 @@ func FuzzIntelMQ(f *testing.F) {
 		}
 	})
 }
+
+func TestNotAnEvent(t *testing.T) {
+	t.Parallel()
+	_, rows, err := readAll(t, NewReader(strings.NewReader("{\n  \"Version\": \"3\"\n}\n"), ""))
+	if err != nil || len(rows) != 1 {
+		t.Fatalf("err %v rows %v", err, rows)
+	}
+}
