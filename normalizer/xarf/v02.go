@@ -92,22 +92,27 @@ func parseStrictYAML(data []byte) *yamlReport {
 }
 
 // nodeString flattens a YAML value whatever its tag ("!!python/unicode 'x'"
-// is just "x"); lists become comma-separated.
+// is just "x"); lists become comma-separated. Aliases are followed within a
+// budget of nodes, so a "billion laughs" document costs little.
 func nodeString(n *yaml.Node, depth int) string {
-	if depth > 8 {
+	budget := 1000
+	return flatten(n, depth, &budget)
+}
+
+func flatten(n *yaml.Node, depth int, budget *int) string {
+	*budget--
+	if depth > 8 || *budget < 0 || n == nil {
 		return ""
 	}
 	switch n.Kind {
 	case yaml.ScalarNode:
 		return strings.TrimSpace(n.Value)
 	case yaml.AliasNode:
-		if n.Alias != nil {
-			return nodeString(n.Alias, depth+1)
-		}
+		return flatten(n.Alias, depth+1, budget)
 	case yaml.SequenceNode, yaml.MappingNode:
 		var parts []string
 		for _, c := range n.Content {
-			if s := nodeString(c, depth+1); s != "" {
+			if s := flatten(c, depth+1, budget); s != "" {
 				parts = append(parts, s)
 			}
 		}
