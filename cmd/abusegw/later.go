@@ -1,0 +1,33 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+// laterCmds are subcommands whose capability has not landed yet. They exist
+// so that scripts and --help show the whole tool, and they say plainly that
+// they do nothing yet instead of pretending.
+func laterCmds(e *env) []*cobra.Command {
+	type later struct{ use, short, issue string }
+	var cmds []*cobra.Command
+	for _, l := range []later{
+		{"ingest FILE|DIR|-", "store reports, normalize them, update cases and enqueue helpdesk operations", "#4 (ingest pipeline, contacts, cases)"},
+		{"dispatch", "run every due helpdesk operation in the outbox, then exit", "#5 (outbox and connectors)"},
+		{"cases", "list and show cases", "#4 (cases)"},
+		{"outbox", "list, retry or drop helpdesk operations", "#5 (outbox and connectors)"},
+		{"sync", "reconcile ticket statuses with the helpdesks now", "#6 (webhooks and reconcile)"},
+		{"report", "compliance figures: how many reports were acted on, how fast, why not", "#7 (compliance metrics)"},
+	} {
+		cmds = append(cmds, &cobra.Command{
+			Use:                l.use,
+			Short:              l.short + " (not available yet)",
+			DisableFlagParsing: true,
+			RunE: func(c *cobra.Command, _ []string) error {
+				return &exitError{code: 1, err: fmt.Errorf("%s: not available in this version yet; it arrives with issue %s", c.Name(), l.issue)}
+			},
+		})
+	}
+	return cmds
+}

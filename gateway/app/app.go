@@ -1,0 +1,117 @@
+// Package app owns the lifecycle of a running abusegw: it opens and migrates
+// the database, builds the HTTP server and the background workers, runs them
+// until its context ends, and then stops them gracefully. `abusegw serve` is
+// a thin wrapper around Serve, so tests run the same thing in-process.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/abusegw/abusegw/gateway/api"
+	"github.com/abusegw/abusegw/gateway/config"
+	"github.com/abusegw/abusegw/gateway/store"
+)
+
+// Options are what the caller adds to the configuration.
+type Options struct {
+	Version string
+	// OnListen, if set, is called with the bound address once the server
+	// accepts connections (tests use it with port 0).
+	OnListen func(net.Addr)
+}
+
+// OpenDB opens the configured database.
+func OpenDB(ctx context.Context, cfg *config.Config) (*store.DB, error) {
+	u, err := cfg.DatabaseURL()
+	if err != nil {
+		return nil, err
+	}
+	return store.Open(ctx, u, store.Options{
+		BusyTimeout:    cfg.Database.BusyTimeout,
+		MaxOpenConns:   cfg.Database.MaxOpenConns,
+		ConnectTimeout: cfg.Database.ConnectTimeout,
+	})
+}
+
+// Serve runs the gateway until ctx is done, then lets in-flight requests
+// finish (up to http.shutdown_timeout) and closes the database.
+func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Options) (err error) {
+	db, err := OpenDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := db.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("closing database: %w", cerr))
+		}
+	}()
+	applied, err := db.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	if len(applied) > 0 {
+		logger.Info("database migrated", "database", db.String(), "applied", applied)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "abusegw_build_info",
+			Help:        "Always 1; labelled with the running version and database dialect.",
+			ConstLabels: prometheus.Labels{"version": opts.Version, "dialect": db.Dialect().Name()},
+		}, func() float64 { return 1 }),
+	)
+	router, err := api.NewRouter(api.Deps{Ready: db, Registry: reg, Logger: logger})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", cfg.HTTP.Listen, err)
+	}
+	srv := &http.Server{
+		Handler:           router,
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
+		ReadTimeout:       cfg.HTTP.ReadTimeout,
+		WriteTimeout:      cfg.HTTP.WriteTimeout,
+		IdleTimeout:       cfg.HTTP.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	logger.Info("abusegw serving", "listen", ln.Addr().String(), "database", db.String(), "version", opts.Version)
+	if opts.OnListen != nil {
+		opts.OnListen(ln.Addr())
+	}
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down", "timeout", cfg.HTTP.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.HTTP.ShutdownTimeout)
+	defer cancel()
+	start := time.Now()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutting down http server: %w", err)
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("http server: %w", err)
+	}
+	logger.Info("stopped", "took", time.Since(start).String())
+	return nil
+}
