@@ -71,8 +71,8 @@ func TestParse(t *testing.T) { // not parallel: a case sets the environment
 			},
 		},
 		{
-			name: "url from env secret",
-			yaml: "database:\n  url_env: MY_DB\n",
+			name:   "url from env secret",
+			yaml:   "database:\n  url_env: MY_DB\n",
 			setenv: map[string]string{"MY_DB": "postgres://x@127.0.0.1:5432/y"},
 			check: func(t *testing.T, c *Config) {
 				if u, err := c.DatabaseURL(); err != nil || u != "postgres://x@127.0.0.1:5432/y" {
