@@ -15,14 +15,40 @@ import (
 
 // A converter is one of the functions IntelMQ's Shadowserver parser looks up
 // by name in its `functions` table (intelmq/bots/parsers/shadowserver/
-// _config.py). fn returns the converted value, or nil for Python's None (the
-// field is not set). Values are string, int64, float64, bool or time.Time.
-// fn never panics, whatever the input.
+// _config.py). fn returns the converted value; a value of kind vNone is
+// Python's None (the field is not set). fn never panics, whatever the input.
 type converter struct {
 	name     string
 	needsRow bool
-	fn       func(v string, row *rowView) (any, error)
+	fn       func(v string, row *rowView) (val, error)
 }
+
+// valKind says which member of a val is set.
+type valKind uint8
+
+const (
+	vNone valKind = iota
+	vString
+	vInt
+	vFloat
+	vBool
+	vTime
+)
+
+// val is a converted value, kept unboxed until it is stored in the Event:
+// boxing into an interface allocates, and the hot path should do it once.
+type val struct {
+	kind valKind
+	b    bool
+	s    string
+	n    int64
+	f    float64
+	t    time.Time
+}
+
+var none = val{}
+
+func str(s string) val { return val{kind: vString, s: s} }
 
 // errUnparsed marks a value the converter could not interpret but that is
 // not wrong enough to reject the row: for an optional field the raw value is
@@ -89,25 +115,25 @@ func (r *rowView) get(i int) string {
 // convUTCTimestamp is add_UTC_to_timestamp: Shadowserver timestamps carry no
 // zone and are UTC. IntelMQ appends " UTC" and lets the DateTime field parse
 // it; we parse directly.
-func convUTCTimestamp(v string, _ *rowView) (any, error) {
+func convUTCTimestamp(v string, _ *rowView) (val, error) {
 	t, ok := parseUTC(v)
 	if !ok {
-		return nil, errUnparsed
+		return none, errUnparsed
 	}
-	return t, nil
+	return val{kind: vTime, t: t}, nil
 }
 
 // convDate is convert_date and convert_date_utc: a timestamp in any common
 // format, UTC when it names no zone.
-func convDate(v string, _ *rowView) (any, error) {
+func convDate(v string, _ *rowView) (val, error) {
 	if strings.TrimSpace(v) == "" {
-		return nil, nil
+		return none, nil
 	}
 	t, ok := parseUTC(v)
 	if !ok {
-		return nil, errUnparsed
+		return none, errUnparsed
 	}
-	return t, nil
+	return val{kind: vTime, t: t}, nil
 }
 
 // parseUTC reads Shadowserver's "YYYY-MM-DD HH:MM:SS" without allocating,
@@ -126,6 +152,22 @@ func parseUTC(v string) (time.Time, bool) {
 			if t.Day() == d {
 				return t, true
 			}
+		}
+	}
+	// Guess the layout from the shape before falling back to
+	// normalizer.ParseTime, which tries some twenty layouts and allocates an
+	// error for each miss: HTTP dates in scan_http cost more than the rest
+	// of the row that way.
+	var layout string
+	switch {
+	case len(v) == 29 && v[3] == ',' && (strings.HasSuffix(v, " GMT") || strings.HasSuffix(v, " UTC")):
+		layout = time.RFC1123 // "Thu, 19 Apr 2018 00:02:28 GMT", from HTTP headers
+	case len(v) > 19 && v[4] == '-' && v[10] == 'T' && (v[len(v)-1] == 'Z' || v[len(v)-3] == ':'):
+		layout = time.RFC3339Nano
+	}
+	if layout != "" {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t.UTC(), true
 		}
 	}
 	t, err := normalizer.ParseTime(v)
@@ -148,22 +190,22 @@ func digits(s string) (int, bool) {
 }
 
 // convBool is convert_bool: unknown words are None, not errors.
-func convBool(v string, _ *rowView) (any, error) {
+func convBool(v string, _ *rowView) (val, error) {
 	switch strings.ToLower(v) {
 	case "y", "yes", "true", "enabled", "1":
-		return true, nil
+		return val{kind: vBool, b: true}, nil
 	case "n", "no", "false", "disabled", "0":
-		return false, nil
+		return val{kind: vBool}, nil
 	}
-	return nil, nil
+	return none, nil
 }
 
 // convValidateToNone is validate_to_none: "0" and "unknown" mean no value.
-func convValidateToNone(v string, _ *rowView) (any, error) {
+func convValidateToNone(v string, _ *rowView) (val, error) {
 	if v == "" || v == "0" || v == "unknown" {
-		return nil, nil
+		return none, nil
 	}
-	return v, nil
+	return str(v), nil
 }
 
 // parseInt reads an integer as Python's int(str) does for report data:
@@ -177,123 +219,123 @@ func parseInt(v string) (int64, error) {
 }
 
 // convInt is convert_int: empty is None, anything else must be an integer.
-func convInt(v string, _ *rowView) (any, error) {
+func convInt(v string, _ *rowView) (val, error) {
 	if v == "" {
-		return nil, nil
+		return none, nil
 	}
 	n, err := parseInt(v)
 	if err != nil {
-		return nil, err
+		return none, err
 	}
-	return n, nil
+	return val{kind: vInt, n: n}, nil
 }
 
 // convInvalidateZero is invalidate_zero: like convert_int, and 0 is None
 // (Shadowserver writes 0 for "no ASN", "no NAICS code").
-func convInvalidateZero(v string, _ *rowView) (any, error) {
+func convInvalidateZero(v string, _ *rowView) (val, error) {
 	if v == "" {
-		return nil, nil
+		return none, nil
 	}
 	n, err := parseInt(v)
 	if err != nil {
-		return nil, err
+		return none, err
 	}
 	if n == 0 {
-		return nil, nil
+		return none, nil
 	}
-	return n, nil
+	return val{kind: vInt, n: n}, nil
 }
 
 // convFloat is convert_float. NaN and infinities are rejected because they
 // cannot be written as JSON.
-func convFloat(v string, _ *rowView) (any, error) {
+func convFloat(v string, _ *rowView) (val, error) {
 	if v == "" {
-		return nil, nil
+		return none, nil
 	}
 	f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-		return nil, invalidf("not a number")
+		return none, invalidf("not a number")
 	}
-	return f, nil
+	return val{kind: vFloat, f: f}, nil
 }
 
 // convValidateIP is validate_ip: 0.0.0.0 and values with a prefix length are
 // not a host address (IntelMQ issue #1720) and read as None.
-func convValidateIP(v string, _ *rowView) (any, error) {
+func convValidateIP(v string, _ *rowView) (val, error) {
 	if v == "0.0.0.0" || strings.Contains(v, "/") {
-		return nil, nil
+		return none, nil
 	}
 	a, err := normalizer.ParseAddr(v)
 	if err != nil {
-		return nil, nil
+		return none, nil
 	}
-	return a.String(), nil
+	return str(a.String()), nil
 }
 
 // convValidateNetwork is validate_network: only CIDR notation is a network.
-func convValidateNetwork(v string, _ *rowView) (any, error) {
+func convValidateNetwork(v string, _ *rowView) (val, error) {
 	if !strings.Contains(v, "/") {
-		return nil, nil
+		return none, nil
 	}
 	p, err := normalizer.ParsePrefix(v)
 	if err != nil {
-		return nil, nil
+		return none, nil
 	}
-	return p.String(), nil
+	return str(p.String()), nil
 }
 
 // convValidateFQDN is validate_fqdn: a value that is not a host name is None.
-func convValidateFQDN(v string, _ *rowView) (any, error) {
+func convValidateFQDN(v string, _ *rowView) (val, error) {
 	if v == "" {
-		return nil, nil
+		return none, nil
 	}
 	if _, err := normalizer.Sanitize("source.fqdn", v); err != nil {
-		return nil, nil
+		return none, nil
 	}
-	return v, nil
+	return str(v), nil
 }
 
 // convForceBase64 is force_base64: values that are already base64 stay as
 // they are, anything else is encoded, so the field is uniformly base64.
-func convForceBase64(v string, _ *rowView) (any, error) {
+func convForceBase64(v string, _ *rowView) (val, error) {
 	if v == "" {
-		return nil, nil
+		return none, nil
 	}
 	// Python's b64decode(validate=True) rejects line breaks; Go's decoder
 	// skips them, so check for them first.
 	if !strings.ContainsAny(v, "\r\n") {
 		if _, err := base64.StdEncoding.DecodeString(v); err == nil {
-			return v, nil
+			return str(v), nil
 		}
 	}
-	return base64.StdEncoding.EncodeToString([]byte(v)), nil
+	return str(base64.StdEncoding.EncodeToString([]byte(v))), nil
 }
 
 // exchangeChoice builds scan_exchange_taxonomy/_type/_identifier: the
 // Exchange scan marks a server with a web shell in its tag.
-func exchangeChoice(webshell, otherwise string) func(string, *rowView) (any, error) {
-	return func(v string, _ *rowView) (any, error) {
+func exchangeChoice(webshell, otherwise string) func(string, *rowView) (val, error) {
+	return func(v string, _ *rowView) (val, error) {
 		if strings.Contains(v, "webshell") {
-			return webshell, nil
+			return str(webshell), nil
 		}
-		return otherwise, nil
+		return str(otherwise), nil
 	}
 }
 
 // convCategoryOrDetail is category_or_detail: the category column, or the
 // detail column when the category is empty.
-func convCategoryOrDetail(_ string, row *rowView) (any, error) {
+func convCategoryOrDetail(_ string, row *rowView) (val, error) {
 	if c := row.get(row.idx.category); c != "" {
-		return c, nil
+		return str(c), nil
 	}
-	return row.get(row.idx.detail), nil
+	return str(row.get(row.idx.detail)), nil
 }
 
 // convExtractCVE is extract_cve_from_tag: the sorted, de-duplicated
 // "cve-NNNN-NNNN" entries of a ";"-separated tag, or None.
-func convExtractCVE(v string, _ *rowView) (any, error) {
+func convExtractCVE(v string, _ *rowView) (val, error) {
 	if !strings.Contains(v, "cve-") {
-		return nil, nil // the common case, without allocating
+		return none, nil // the common case, without allocating
 	}
 	var cves []string
 	for t := range strings.SplitSeq(v, ";") {
@@ -302,11 +344,11 @@ func convExtractCVE(v string, _ *rowView) (any, error) {
 		}
 	}
 	if len(cves) == 0 {
-		return nil, nil
+		return none, nil
 	}
 	slices.Sort(cves)
 	cves = slices.Compact(cves)
-	return strings.Join(cves, ";"), nil
+	return str(strings.Join(cves, ";")), nil
 }
 
 // isCVE matches ^cve-[0-9]+-[0-9]+$ (lower case only, as IntelMQ's regex).
@@ -328,7 +370,7 @@ func isCVE(t string) bool {
 // a host column (cc_dns, http_host, hostname or ip, first non-empty) and a
 // path or request-line column (url or http_url); join them into one URL.
 // Without both parts the value is returned unchanged.
-func convHTTPHostAndURL(v string, row *rowView) (any, error) {
+func convHTTPHostAndURL(v string, row *rowView) (val, error) {
 	idx := row.idx
 	host := ""
 	for _, i := range [...]int{idx.ccDNS, idx.httpHost, idx.hostname, idx.ip} {
@@ -344,7 +386,7 @@ func convHTTPHostAndURL(v string, row *rowView) (any, error) {
 		path = row.get(idx.httpURL)
 	}
 	if host == "" || path == "" {
-		return v, nil
+		return str(v), nil
 	}
 	// Strip a leading method ("GET ") and a trailing " HTTP/1.1", as
 	// IntelMQ's two regular expressions do.
@@ -360,5 +402,5 @@ func convHTTPHostAndURL(v string, row *rowView) (any, error) {
 	if a := row.get(idx.application); a == "http" || a == "https" {
 		scheme = a
 	}
-	return scheme + "://" + host + path, nil
+	return str(scheme + "://" + host + path), nil
 }

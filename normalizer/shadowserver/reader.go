@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/abusegw/abusegw/normalizer"
@@ -167,6 +166,8 @@ type plan struct {
 	// not go to extra.<column>. Scratch space, reset by apply.
 	consumed []bool
 	special  specialColumns
+	row      rowView      // the current row, for row-aware converters
+	bx       boxer        // boxes the current row's values with few allocations
 	feed     []constField // feed.* fields, sanitized
 	size     int          // expected number of fields per event
 }
@@ -208,6 +209,7 @@ func bind(rep *Report, header []string) *plan {
 		}
 		p.optional = append(p.optional, b)
 	}
+	p.row.idx = &p.special
 	p.special = specialColumns{
 		ccDNS: find("cc_dns"), httpHost: find("http_host"), hostname: find("hostname"), ip: find("ip"),
 		url: find("url"), httpURL: find("http_url"), application: find("application"),
@@ -221,7 +223,9 @@ func bind(rep *Report, header []string) *plan {
 			p.feed = append(p.feed, constField{"feed.documentation", v})
 		}
 	}
-	p.size = len(header) + len(p.feed) + len(rep.constants) + 1
+	// A first guess; apply raises it to the most fields a row has had, so
+	// the map is allocated once at the right size instead of twice as big.
+	p.size = len(p.feed) + len(rep.constants) + len(header)/2
 	return p
 }
 
@@ -238,9 +242,8 @@ func (p *plan) isHeader(rec []string) bool {
 }
 
 // emptyValue is what IntelMQ's Message.add silently ignores.
-func emptyValue(v any) bool {
-	s, ok := v.(string)
-	return ok && (s == "" || s == "-" || s == "N/A")
+func emptyValue(v val) bool {
+	return v.kind == vString && (v.s == "" || v.s == "-" || v.s == "N/A")
 }
 
 // apply turns one record into an Event, following IntelMQ's parse_line:
@@ -254,18 +257,10 @@ func (p *plan) apply(rec []string, file string, line int) (normalizer.Event, err
 		ev.Fields[f.key] = f.value
 	}
 	clear(p.consumed)
-	row := rowView{rec: rec, idx: &p.special}
-	rowErr := func(b *bound, err error) error {
-		field := b.key
-		if field == "" {
-			field = b.column
-		}
-		col := 0
-		if b.col >= 0 {
-			col = b.col + 1
-		}
-		return &normalizer.RowError{File: file, Line: line, Column: col, Field: field, Err: err}
-	}
+	p.bx.reset()
+	// The row view lives in the plan: handing a pointer to a local to the
+	// converters would move it to the heap on every row.
+	p.row.rec = rec
 
 	for i := range p.required {
 		b := &p.required[i]
@@ -274,25 +269,23 @@ func (p *plan) apply(rec []string, file string, line int) (normalizer.Event, err
 			if b.col >= 0 {
 				what = "cut off by a short row"
 			}
-			return normalizer.Event{}, rowErr(b, fmt.Errorf("%w: column %q of report %s is %s", ErrMissingColumn, b.column, p.rep.name, what))
+			return normalizer.Event{}, p.rowErr(b, file, line, fmt.Errorf("%w: column %q of report %s is %s", ErrMissingColumn, b.column, p.rep.name, what))
 		}
 		raw := rec[b.col]
-		var v any = raw
+		v := str(raw)
 		if b.conv != nil {
 			var err error
-			if v, err = b.conv.fn(raw, &row); err != nil {
-				return normalizer.Event{}, rowErr(b, &normalizer.FieldError{Field: b.key, Value: raw, Err: convErr(b.conv, err)})
+			if v, err = b.conv.fn(raw, &p.row); err != nil {
+				return normalizer.Event{}, p.rowErr(b, file, line, &normalizer.FieldError{Field: b.key, Value: raw, Err: convErr(b.conv, err)})
 			}
 		}
-		if v == nil {
+		if v.kind == vNone {
 			continue // None: IntelMQ leaves the column to extra
 		}
-		if emptyValue(v) {
-			p.consumed[b.col] = true
-			continue
-		}
-		if err := ev.Set(b.key, v); err != nil {
-			return normalizer.Event{}, rowErr(b, err)
+		if !emptyValue(v) {
+			if err := ev.Set(b.key, p.box(v)); err != nil {
+				return normalizer.Event{}, p.rowErr(b, file, line, err)
+			}
 		}
 		p.consumed[b.col] = true
 	}
@@ -306,33 +299,30 @@ func (p *plan) apply(rec []string, file string, line int) (normalizer.Event, err
 			continue
 		}
 		raw := rec[b.col]
-		var v any = raw
+		v := str(raw)
 		if b.conv != nil {
 			var err error
-			v, err = b.conv.fn(raw, &row)
-			if errors.Is(err, errUnparsed) {
+			v, err = b.conv.fn(raw, &p.row)
+			if err == errUnparsed {
 				continue // keep the raw value under extra.<column>
 			}
 			if err != nil {
-				return normalizer.Event{}, rowErr(b, &normalizer.FieldError{Field: b.key, Value: raw, Err: convErr(b.conv, err)})
+				return normalizer.Event{}, p.rowErr(b, file, line, &normalizer.FieldError{Field: b.key, Value: raw, Err: convErr(b.conv, err)})
 			}
 		}
-		if v == nil {
-			p.consumed[b.col] = true
-			continue
-		}
-		switch b.kind {
-		case targetDrop:
-		case targetExtra:
-			if s, ok := v.(string); ok && s == "" {
+		switch {
+		case v.kind == vNone, b.kind == targetDrop:
+		case b.kind == targetExtra:
+			if v.kind == vString && v.s == "" {
 				break
 			}
-			ev.Fields[b.key] = extraValue(v)
-		case targetField:
-			if emptyValue(v) {
-				break
+			if v.kind == vTime {
+				v = str(v.t.Format(normalizer.TimeFormat))
 			}
-			if err := ev.Set(b.key, validUTF8(v)); err != nil {
+			ev.Fields[b.key] = p.box(v)
+		case emptyValue(v):
+		default:
+			if err := ev.Set(b.key, p.box(v)); err != nil {
 				continue // IntelMQ: InvalidValue leaves the column to extra
 			}
 		}
@@ -349,29 +339,42 @@ func (p *plan) apply(rec []string, file string, line int) (normalizer.Event, err
 		if p.consumed[i] || rec[i] == "" {
 			continue
 		}
-		ev.Fields[p.colKeys[i]] = toValidUTF8(rec[i])
+		ev.Fields[p.colKeys[i]] = p.bx.string(toValidUTF8(rec[i]))
 	}
 	ev.Complete()
+	p.size = max(p.size, len(ev.Fields))
 	return ev, nil
 }
 
-// extraValue prepares a converted value for extra.*, where values are stored
-// as given: times become the DateTime text IntelMQ would store.
-func extraValue(v any) any {
-	switch t := v.(type) {
-	case time.Time:
-		return t.UTC().Format(normalizer.TimeFormat)
-	case string:
-		return toValidUTF8(t)
+// box returns a converted value as Event.Set and extra.* take it. Strings
+// are made valid UTF-8 (banners occasionally are not) so that every value
+// can be stored and written as JSON unchanged.
+func (p *plan) box(v val) any {
+	switch v.kind {
+	case vString:
+		return p.bx.string(toValidUTF8(v.s))
+	case vInt:
+		return p.bx.int64(v.n)
+	case vFloat:
+		return v.f
+	case vBool:
+		return v.b
+	case vTime:
+		return v.t
 	}
-	return v
+	return nil
 }
 
-func validUTF8(v any) any {
-	if s, ok := v.(string); ok {
-		return toValidUTF8(s)
+func (p *plan) rowErr(b *bound, file string, line int, err error) error {
+	field := b.key
+	if field == "" {
+		field = b.column
 	}
-	return v
+	col := 0
+	if b.col >= 0 {
+		col = b.col + 1
+	}
+	return &normalizer.RowError{File: file, Line: line, Column: col, Field: field, Err: err}
 }
 
 // toValidUTF8 replaces invalid UTF-8, which reports occasionally carry in
