@@ -122,6 +122,8 @@ in the desk's helpdesk (Request Tracker, Znuny, Zammad, Jira, Freshdesk, GitLab)
 		newMigrateCmd(e, g),
 		newCheckCmd(e, g),
 		newVersionCmd(e),
+		newParseCmd(e, g),
+		newSchemaCmd(e, g),
 	)
 	root.AddCommand(laterCmds(e)...)
 	return root

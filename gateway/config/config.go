@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/abusegw/abusegw/gateway/secret"
+	"github.com/abusegw/abusegw/normalizer/csvmap"
 )
 
 // EnvPrefix starts every environment variable that overrides a key.
@@ -28,6 +29,15 @@ type Config struct {
 	Database Database `yaml:"database"`
 	HTTP     HTTP     `yaml:"http"`
 	Log      Log      `yaml:"log"`
+	// Normalizer configures report parsing beyond the built-in formats.
+	Normalizer Normalizer `yaml:"normalizer"`
+}
+
+// Normalizer configures report parsing.
+type Normalizer struct {
+	// CSV are generic CSV feeds: column → event field mappings for feeds
+	// no built-in parser knows.
+	CSV []csvmap.Mapping `yaml:"csv"`
 }
 
 // Database says where the data lives.
