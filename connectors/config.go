@@ -12,13 +12,13 @@ import (
 // config struct embeds it with `yaml:",inline"`, so one `connectors:` entry
 // reads
 //
-//	- name: rt
-//	  type: rt
-//	  rate_limit: 10
-//	  concurrency: 2
-//	  timeout: 30s
-//	  status_map: {investigating: open}
-//	  url: …                      # and the type's own keys
+//   - name: rt
+//     type: rt
+//     rate_limit: 10
+//     concurrency: 2
+//     timeout: 30s
+//     status_map: {investigating: open}
+//     url: …                      # and the type's own keys
 type Common struct {
 	// Name identifies this connector instance in routing, webhooks
 	// (/webhooks/{name}), metrics and logs.
