@@ -113,6 +113,13 @@ func New(cfg *Config, deps connectors.Deps) (*Client, error) {
 	return c, nil
 }
 
+// String names the client; it keeps %v of a Client from printing its
+// credentials, which sit in an unexported field fmt cannot redact.
+func (c *Client) String() string { return fmt.Sprintf("rt connector %q (%s)", c.cfg.Name, c.base) }
+
+// GoString is String, for %#v.
+func (c *Client) GoString() string { return c.String() }
+
 // Config returns the client's configuration with defaults applied.
 func (c *Client) Config() Config { return c.cfg }
 
@@ -357,8 +364,8 @@ func (c *Client) SetStatus(ctx context.Context, ticketID string, s connectors.St
 
 // rtTicket is a ticket in GET /ticket/N and in search items with fields=.
 type rtTicket struct {
-	ID          rtID  `json:"id"`
-	EffectiveID rtRef `json:"EffectiveId"`
+	ID           rtID      `json:"id"`
+	EffectiveID  rtRef     `json:"EffectiveId"`
 	Status       string    `json:"Status"`
 	Created      rtTime    `json:"Created"`
 	LastUpdated  rtTime    `json:"LastUpdated"`
