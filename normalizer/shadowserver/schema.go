@@ -27,7 +27,7 @@ var (
 )
 
 // laterIDFFields are harmonization fields that IntelMQ added after the
-// version of harmonization.conf that the normalizer embeds (IntelMQ 3.5:
+// version of IntelMQ harmonization whose field table the normalizer keeps (IntelMQ 3.5:
 // severity, and product.* from IEP009). Shadowserver's schema already maps
 // columns to them. IntelMQ's own rule for bots running on an older
 // harmonization is to fall back to "extra.<field>" (certtools/intelmq#2575,
