@@ -1,7 +1,6 @@
 package normalizer
 
 import (
-	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,34 +11,6 @@ import (
 	"strings"
 	"time"
 )
-
-// harmonizationConf is IntelMQ's field definition file
-// (intelmq/etc/harmonization.conf, AGPL-3.0-or-later), kept as data so the
-// field list is never hand-copied.
-//
-//go:embed harmonization.conf
-var harmonizationConf []byte
-
-// fieldTypes maps every harmonization field of an event to its IntelMQ type
-// name ("IPAddress", "DateTime", …). It is filled once from the embedded file
-// and never changed after.
-var fieldTypes = mustFieldTypes(harmonizationConf)
-
-func mustFieldTypes(conf []byte) map[string]string {
-	var doc struct {
-		Event map[string]struct {
-			Type string `json:"type"`
-		} `json:"event"`
-	}
-	if err := json.Unmarshal(conf, &doc); err != nil {
-		panic("normalizer: embedded harmonization.conf is invalid: " + err.Error())
-	}
-	out := make(map[string]string, len(doc.Event))
-	for k, v := range doc.Event {
-		out[k] = v.Type
-	}
-	return out
-}
 
 // TimeFormat is how DateTime fields are written: RFC 3339 in UTC with an
 // explicit "+00:00" offset, as IntelMQ writes them.
