@@ -2,7 +2,8 @@ package normalizer
 
 // fieldTypes maps every IntelMQ harmonization field of an event to its
 // IntelMQ type name. The names and types are IntelMQ's (harmonization.conf);
-// the table holds only those facts, not IntelMQ's descriptions.
+// the table holds only those facts, not IntelMQ's descriptions. severity and
+// product.* are IntelMQ 3.5's additions (IEP009), which Shadowserver's schema uses.
 var fieldTypes = map[string]string{
 	"classification.identifier":         "String",
 	"classification.taxonomy":           "ClassificationTaxonomy",
@@ -51,11 +52,17 @@ var fieldTypes = map[string]string{
 	"misp.attribute_uuid":               "LowercaseString",
 	"misp.event_uuid":                   "LowercaseString",
 	"output":                            "JSON",
+	"product.full_name":                 "String",
+	"product.name":                      "String",
+	"product.vendor":                    "String",
+	"product.version":                   "String",
+	"product.vulnerabilities":           "LowercaseString",
 	"protocol.application":              "LowercaseString",
 	"protocol.transport":                "LowercaseString",
 	"raw":                               "Base64",
 	"rtir_id":                           "Integer",
 	"screenshot_url":                    "URL",
+	"severity":                          "LowercaseString",
 	"source.abuse_contact":              "LowercaseString",
 	"source.account":                    "String",
 	"source.allocated":                  "DateTime",

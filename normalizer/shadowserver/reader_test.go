@@ -280,7 +280,7 @@ func TestSpotChecks(t *testing.T) {
 			"classification.type":       "vulnerable-system",
 			"classification.identifier": "vulnerable-exchange-server",
 			// product.* is newer than the embedded harmonization: extra.
-			"extra.product.vulnerabilities": "cve-2021-26855",
+			"product.vulnerabilities": "cve-2021-26855",
 			"source.port":                   int64(443),
 		}},
 		{"scan_exchange.csv", 3, map[string]any{
