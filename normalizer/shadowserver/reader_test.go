@@ -281,7 +281,7 @@ func TestSpotChecks(t *testing.T) {
 			"classification.identifier": "vulnerable-exchange-server",
 			// product.* is newer than the embedded harmonization: extra.
 			"product.vulnerabilities": "cve-2021-26855",
-			"source.port":                   int64(443),
+			"source.port":             int64(443),
 		}},
 		{"scan_exchange.csv", 3, map[string]any{
 			"classification.taxonomy":   "intrusions", // scan_exchange_taxonomy on "exchange;webshell"
