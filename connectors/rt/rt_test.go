@@ -73,7 +73,10 @@ func TestCheckFake(t *testing.T) {
 		{name: "missing custom field", edit: func(c *rt.Config) { c.KeyField = "GatewayKey" }, want: `custom field "GatewayKey" (key_field) does not exist`},
 		{name: "field not applied to queue", setup: func(s *rttest.Server) { s.AddQueue("NoCF") }, edit: func(c *rt.Config) { c.Queue = "NoCF" },
 			want: `"AbuseKey" (key_field) exists but does not apply to queue "NoCF"`},
-		{name: "reason field", setup: func(s *rttest.Server) { s.AddCustomField("Reason", "fixed"); s.ApplyCustomField("Reason", rttest.Queue) },
+		{name: "reason field", setup: func(s *rttest.Server) {
+			s.AddCustomField("Reason", "fixed")
+			s.ApplyCustomField("Reason", rttest.Queue)
+		},
 			edit: func(c *rt.Config) { c.ReasonField = "Reason" }},
 		{name: "reason field not applied", setup: func(s *rttest.Server) { s.AddCustomField("Reason") },
 			edit: func(c *rt.Config) { c.ReasonField = "Reason" }, want: `"Reason" (reason_field) exists but does not apply`},
