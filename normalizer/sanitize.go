@@ -117,9 +117,30 @@ func sanitize(typ string, v any) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	out, err := sanitizeString(typ, s)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// stringTyped reports whether the canonical value of a field of type typ is
+// a string, so that sanitizeString applies to it.
+func stringTyped(typ string) bool {
+	switch typ {
+	case "String", "Base64", "LowercaseString", "UppercaseString", "IPAddress", "IPNetwork",
+		"FQDN", "URL", "Registry", "TLP", "ClassificationTaxonomy", "ClassificationType":
+		return true
+	}
+	return false
+}
+
+// sanitizeString is sanitize for a string value of a string-typed field. It
+// returns s itself, without allocating, when s is already canonical.
+func sanitizeString(typ, s string) (string, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
-		return nil, invalid("empty")
+		return "", invalid("empty")
 	}
 	switch typ {
 	case "String", "Base64":
@@ -129,24 +150,20 @@ func sanitize(typ string, v any) (any, error) {
 	case "UppercaseString":
 		return strings.ToUpper(s), nil
 	case "IPAddress":
-		a, err := ParseAddr(s)
-		if err != nil {
-			return nil, err
-		}
-		return a.String(), nil
+		return CanonicalAddr(s)
 	case "IPNetwork":
 		p, err := ParsePrefix(s)
 		if err != nil {
-			return nil, err
+			return "", err
 		}
 		return p.String(), nil
 	case "FQDN":
 		s = strings.TrimSuffix(strings.ToLower(s), ".")
 		if s == "" || strings.ContainsAny(s, " \t/:@\\\"'<>") {
-			return nil, invalid("not a host name")
+			return "", invalid("not a host name")
 		}
 		if _, err := netip.ParseAddr(s); err == nil {
-			return nil, invalid("an IP address is not a host name")
+			return "", invalid("an IP address is not a host name")
 		}
 		return s, nil
 	case "URL":
@@ -160,28 +177,43 @@ func sanitize(typ string, v any) (any, error) {
 		case "AFRINIC", "APNIC", "ARIN", "LACNIC", "RIPE":
 			return s, nil
 		}
-		return nil, invalid("unknown registry")
+		return "", invalid("unknown registry")
 	case "TLP":
 		s = strings.ToUpper(strings.TrimPrefix(strings.ToUpper(s), "TLP:"))
 		switch s {
 		case "WHITE", "GREEN", "AMBER", "RED", "CLEAR", "AMBER+STRICT":
 			return s, nil
 		}
-		return nil, invalid("unknown TLP level")
+		return "", invalid("unknown TLP level")
 	case "ClassificationTaxonomy":
 		s = strings.ToLower(s)
 		if _, ok := taxonomies[s]; !ok {
-			return nil, invalid("unknown taxonomy")
+			return "", invalid("unknown taxonomy")
 		}
 		return s, nil
 	case "ClassificationType":
 		t, ok := ClassificationType(s)
 		if !ok {
-			return nil, invalid("unknown classification type")
+			return "", invalid("unknown classification type")
 		}
 		return t, nil
 	}
-	return nil, invalid("unsupported field type %s", typ)
+	return "", invalid("unsupported field type %s", typ)
+}
+
+// CanonicalAddr sanitizes an IP address as the IPAddress field type does
+// (see ParseAddr) and returns it in canonical notation. When s is already
+// canonical, s itself is returned and nothing is allocated.
+func CanonicalAddr(s string) (string, error) {
+	a, err := ParseAddr(s)
+	if err != nil {
+		return "", err
+	}
+	var buf [64]byte
+	if b := a.AppendTo(buf[:0]); string(b) == s {
+		return s, nil
+	}
+	return a.String(), nil
 }
 
 func toString(v any) (string, error) {

@@ -283,7 +283,7 @@ func (p *plan) apply(rec []string, file string, line int) (normalizer.Event, err
 			continue // None: IntelMQ leaves the column to extra
 		}
 		if !emptyValue(v) {
-			if err := ev.Set(b.key, p.box(v)); err != nil {
+			if err := p.set(&ev, b, v); err != nil {
 				return normalizer.Event{}, p.rowErr(b, file, line, err)
 			}
 		}
@@ -322,7 +322,7 @@ func (p *plan) apply(rec []string, file string, line int) (normalizer.Event, err
 			ev.Fields[b.key] = p.box(v)
 		case emptyValue(v):
 		default:
-			if err := ev.Set(b.key, p.box(v)); err != nil {
+			if err := p.set(&ev, b, v); err != nil {
 				continue // IntelMQ: InvalidValue leaves the column to extra
 			}
 		}
@@ -344,6 +344,43 @@ func (p *plan) apply(rec []string, file string, line int) (normalizer.Event, err
 	ev.Complete()
 	p.size = max(p.size, len(ev.Fields))
 	return ev, nil
+}
+
+// set sanitizes v for b's harmonization field and stores it, exactly as
+// ev.Set(b.key, p.box(v)) does, but through the field's compiled sanitizer
+// and with typed fast paths, so that a value is boxed once and only when
+// it is stored.
+func (p *plan) set(ev *normalizer.Event, b *bound, v val) error {
+	f := b.san
+	switch {
+	case v.kind == vString && f.Kind() == normalizer.KindString:
+		s, err := f.SanitizeString(toValidUTF8(v.s))
+		if err != nil {
+			return err
+		}
+		ev.SetSanitized(b.key, p.bx.string(s))
+		return nil
+	case v.kind == vInt && f.Kind() == normalizer.KindInt:
+		n, err := f.SanitizeInt(v.n)
+		if err != nil {
+			return err
+		}
+		ev.SetSanitized(b.key, p.bx.int64(n))
+		return nil
+	case v.kind == vTime && f.Type() == "DateTime":
+		s, err := f.SanitizeTime(v.t)
+		if err != nil {
+			return err
+		}
+		ev.SetSanitized(b.key, p.bx.string(s))
+		return nil
+	}
+	sv, err := f.Sanitize(p.box(v))
+	if err != nil {
+		return err
+	}
+	ev.SetSanitized(b.key, sv)
+	return nil
 }
 
 // box returns a converted value as Event.Set and extra.* take it. Strings

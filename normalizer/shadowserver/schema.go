@@ -58,6 +58,9 @@ type mapping struct {
 	column   string
 	conv     *converter // nil: the raw value is used
 	required bool
+	// san sanitizes values for key when kind is targetField, resolved
+	// once here instead of once per value in Event.Set.
+	san *normalizer.FieldSanitizer
 }
 
 // constField is a constant_fields entry, sanitized once at load time.
@@ -350,6 +353,11 @@ func compileMapping(raw json.RawMessage, required bool) (mapping, error) {
 				return mapping{}, fmt.Errorf("entry %s: %w", raw, err)
 			}
 			m.kind, m.key = kind, key
+			if kind == targetField {
+				if m.san, err = normalizer.SanitizerFor(key); err != nil {
+					return mapping{}, fmt.Errorf("entry %s: %w", raw, err)
+				}
+			}
 		}
 		// IntelMQ adds required values with Event.add, which refuses
 		// "extra." and unknown keys: the row could never parse.
