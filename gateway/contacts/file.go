@@ -169,7 +169,7 @@ func (s *FileSource) Reload(ctx context.Context) (bool, error) {
 			return false, err
 		}
 		s.stamp = before // don't parse the same broken file again
-		err = fmt.Errorf("contacts source %s: loading %s: %w", s.name, s.path, err)
+		err = fmt.Errorf("contacts source %s: %w", s.name, err) // err names the file
 		s.logFailure(err)
 		return false, err
 	}
@@ -192,7 +192,7 @@ func (s *FileSource) logFailure(err error) {
 // parses.
 func (s *FileSource) Check(ctx context.Context) error {
 	if _, err := loadFile(ctx, s.path, s.format, s.name); err != nil {
-		return fmt.Errorf("contacts source %s: loading %s: %w", s.name, s.path, err)
+		return fmt.Errorf("contacts source %s: %w", s.name, err)
 	}
 	return nil
 }
