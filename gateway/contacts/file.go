@@ -168,8 +168,9 @@ func (s *FileSource) Reload(ctx context.Context) (bool, error) {
 		if errors.Is(err, context.Canceled) {
 			return false, err
 		}
-		s.stamp = before // don't parse the same broken file again
-		err = fmt.Errorf("contacts source %s: %w", s.name, err) // err names the file
+		// Don't parse the same broken file again; err names the file.
+		s.stamp = before
+		err = fmt.Errorf("contacts source %s: %w", s.name, err)
 		s.logFailure(err)
 		return false, err
 	}
