@@ -98,8 +98,8 @@ func parseAdvice(name string, data []byte) (*adviceSet, error) {
 			}
 			for _, id := range e.IDs {
 				key := normKey(id)
-				if key == "" {
-					errs = append(errs, fmt.Errorf("%s: empty id", where))
+				if key == "" || strings.ContainsAny(key, " \t") {
+					errs = append(errs, fmt.Errorf("%s: bad id %q", where, id))
 					continue
 				}
 				if match == MatchType {
@@ -122,6 +122,9 @@ func parseAdvice(name string, data []byte) (*adviceSet, error) {
 	add("types", s.types, MatchType, f.Types)
 	for _, id := range f.TypeLevel {
 		key := normKey(id)
+		if key == "" || strings.ContainsAny(key, " \t") {
+			errs = append(errs, fmt.Errorf("type_level: bad id %q", id))
+		}
 		if _, ok := s.identifiers[key]; ok {
 			errs = append(errs, fmt.Errorf("type_level: %q also has advice of its own", id))
 		}
