@@ -162,8 +162,12 @@ func sanitizeString(typ, s string) (string, error) {
 		if s == "" || strings.ContainsAny(s, " \t/:@\\\"'<>") {
 			return "", invalid("not a host name")
 		}
-		if _, err := netip.ParseAddr(s); err == nil {
-			return "", invalid("an IP address is not a host name")
+		// Only digits and dots can be an IPv4 address here (a colon was
+		// rejected above); testing first spares ParseAddr's error value.
+		if dotted(s) {
+			if _, err := netip.ParseAddr(s); err == nil {
+				return "", invalid("an IP address is not a host name")
+			}
 		}
 		return s, nil
 	case "URL":
@@ -199,6 +203,16 @@ func sanitizeString(typ, s string) (string, error) {
 		return t, nil
 	}
 	return "", invalid("unsupported field type %s", typ)
+}
+
+// dotted reports whether s has only digits and dots.
+func dotted(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c != '.' && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // CanonicalAddr sanitizes an IP address as the IPAddress field type does

@@ -1,21 +1,41 @@
 package shadowserver
 
-import "unsafe"
+import (
+	"math"
+	"unsafe"
+)
 
-// Boxing a string or an int64 into an interface allocates its value on the
-// heap, one allocation per field; a scan report row has thirty fields, and
-// those allocations were the largest cost of parsing. A boxer instead copies
-// the values of one row into two slabs, allocated once per row, and makes
-// interface values that point into them, exactly as the runtime's own
-// convTstring and convT64 do for a single value. The slabs are never written
-// again once a value points into them, and the interface's data pointer
-// keeps its slab alive for as long as the Event uses it.
+// Boxing a string, an int64 or a float64 into an interface allocates its
+// value on the heap, one allocation per field; a scan report row has thirty
+// fields, and those allocations were the largest cost of parsing after the
+// map itself. A boxer instead copies the values of one row into two slabs,
+// allocated at most once per row, and makes interface values that point into
+// them, exactly as the runtime's own convTstring and convT64 do for a single
+// value.
+//
+// Why this is sound:
+//   - The layout of an empty interface (type word, data word) is the
+//     runtime's eface; for a non-pointer-shaped type the data word points at
+//     a read-only copy of the value. A slab element is such a copy: it is
+//     written once, before the interface is made, and never again, because
+//     reset starts new slabs for the next row instead of reusing the old
+//     ones (an Event from an earlier row keeps its values).
+//   - strs is a []string, so the garbage collector knows its elements hold
+//     pointers and keeps the strings they point at alive; nums holds no
+//     pointers. An interior pointer into a slab keeps the whole slab alive
+//     for as long as any Event uses one of its values.
+//   - The strings themselves are never views of a reused buffer: the CSV
+//     reader makes one new string per row and hands out substrings of it
+//     (see TestEventsOutliveReader).
+//
+// TestBoxer checks that the boxed values compare, switch and marshal as
+// ordinary ones do.
 type boxer struct {
 	strs []string
-	ints []int64
+	nums []uint64 // int64 and float64 values, bit for bit
 	// Slab sizes: the most values one row has needed so far, so that one
 	// allocation per row is usually enough.
-	nStrs, nInts int
+	nStrs, nNums int
 }
 
 // eface is the layout of an empty interface (runtime.eface).
@@ -24,8 +44,9 @@ type eface struct {
 }
 
 var (
-	stringType = typeOf("")
-	int64Type  = typeOf(int64(0))
+	stringType  = typeOf("")
+	int64Type   = typeOf(int64(0))
+	float64Type = typeOf(float64(0))
 )
 
 func typeOf(v any) unsafe.Pointer { return (*eface)(unsafe.Pointer(&v)).typ }
@@ -33,9 +54,9 @@ func typeOf(v any) unsafe.Pointer { return (*eface)(unsafe.Pointer(&v)).typ }
 // reset starts a new row: values already handed out keep their slabs.
 func (b *boxer) reset() {
 	b.nStrs = max(b.nStrs, len(b.strs))
-	b.nInts = max(b.nInts, len(b.ints))
-	b.strs = make([]string, 0, max(b.nStrs, 8))
-	b.ints = nil
+	b.nNums = max(b.nNums, len(b.nums))
+	b.strs = nil
+	b.nums = nil
 }
 
 func (b *boxer) string(s string) any {
@@ -43,7 +64,7 @@ func (b *boxer) string(s string) any {
 		return "" // the runtime boxes "" without allocating
 	}
 	if len(b.strs) == cap(b.strs) {
-		b.nStrs = max(b.nStrs, 2*cap(b.strs))
+		b.nStrs = max(b.nStrs, 2*cap(b.strs), 8)
 		b.strs = make([]string, 0, b.nStrs)
 	}
 	b.strs = append(b.strs, s)
@@ -56,11 +77,20 @@ func (b *boxer) int64(n int64) any {
 	if n >= 0 && n < 256 {
 		return n // small values are boxed by the runtime without allocating
 	}
-	if len(b.ints) == cap(b.ints) {
-		b.ints = make([]int64, 0, max(b.nInts, 4))
+	return b.num(int64Type, uint64(n))
+}
+
+func (b *boxer) float64(f float64) any {
+	return b.num(float64Type, math.Float64bits(f))
+}
+
+func (b *boxer) num(typ unsafe.Pointer, bits uint64) any {
+	if len(b.nums) == cap(b.nums) {
+		b.nNums = max(b.nNums, 2*cap(b.nums), 4)
+		b.nums = make([]uint64, 0, b.nNums)
 	}
-	b.ints = append(b.ints, n)
+	b.nums = append(b.nums, bits)
 	var v any
-	*(*eface)(unsafe.Pointer(&v)) = eface{int64Type, unsafe.Pointer(&b.ints[len(b.ints)-1])}
+	*(*eface)(unsafe.Pointer(&v)) = eface{typ, unsafe.Pointer(&b.nums[len(b.nums)-1])}
 	return v
 }

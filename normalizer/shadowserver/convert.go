@@ -265,11 +265,11 @@ func convValidateIP(v string, _ *rowView) (val, error) {
 	if v == "0.0.0.0" || strings.Contains(v, "/") {
 		return none, nil
 	}
-	a, err := normalizer.ParseAddr(v)
+	a, err := normalizer.CanonicalAddr(v)
 	if err != nil {
 		return none, nil
 	}
-	return str(a.String()), nil
+	return str(a), nil
 }
 
 // convValidateNetwork is validate_network: only CIDR notation is a network.
@@ -289,11 +289,20 @@ func convValidateFQDN(v string, _ *rowView) (val, error) {
 	if v == "" {
 		return none, nil
 	}
-	if _, err := normalizer.Sanitize("source.fqdn", v); err != nil {
+	if _, err := fqdnSanitizer.SanitizeString(v); err != nil {
 		return none, nil
 	}
 	return str(v), nil
 }
+
+// fqdnSanitizer checks host names for validate_fqdn.
+var fqdnSanitizer = func() *normalizer.FieldSanitizer {
+	f, err := normalizer.SanitizerFor("source.fqdn")
+	if err != nil {
+		panic(err) // a harmonization field the normalizer defines itself
+	}
+	return f
+}()
 
 // convForceBase64 is force_base64: values that are already base64 stay as
 // they are, anything else is encoded, so the field is uniformly base64.

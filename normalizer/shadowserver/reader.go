@@ -1,7 +1,6 @@
 package shadowserver
 
 import (
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -27,11 +26,10 @@ type Options struct {
 // Reader reads the events of one Shadowserver CSV report, one row at a time.
 // It holds one row in memory, never the report.
 type Reader struct {
-	csv    *csv.Reader
+	csv    *csvReader
 	file   string
 	header []string
 	plan   *plan
-	lastOK int64 // input offset after the last successful read
 }
 
 var _ normalizer.Reader = (*Reader)(nil)
@@ -48,12 +46,10 @@ func NewReader(r io.Reader, opts Options) (*Reader, error) {
 			return nil, err
 		}
 	}
-	cr := csv.NewReader(r)
 	// Rows may be shorter or longer than the header (see SOURCES.md), and
-	// IntelMQ's Python csv module accepts stray quotes.
-	cr.FieldsPerRecord = -1
-	cr.LazyQuotes = true
-	cr.ReuseRecord = true
+	// IntelMQ's Python csv module accepts stray quotes: csvReader reads as
+	// encoding/csv does with FieldsPerRecord -1 and LazyQuotes.
+	cr := newCSVReader(r)
 
 	var rep *Report
 	if opts.ReportType != "" {
@@ -103,7 +99,6 @@ func NewReader(r io.Reader, opts Options) (*Reader, error) {
 		file:   opts.Filename,
 		header: header,
 		plan:   bind(rep, header),
-		lastOK: cr.InputOffset(),
 	}, nil
 }
 
@@ -126,25 +121,15 @@ func (r *Reader) Next() (normalizer.Event, error) {
 	}
 	for {
 		rec, err := r.csv.Read()
+		if err == io.EOF {
+			return normalizer.Event{}, io.EOF
+		}
 		if err != nil {
-			if err == io.EOF {
-				return normalizer.Event{}, io.EOF
-			}
-			var pe *csv.ParseError
-			if errors.As(err, &pe) {
-				// csv.Reader resumes after a malformed record; if it made no
-				// progress there is nothing left to read.
-				off := r.csv.InputOffset()
-				if off == r.lastOK {
-					return normalizer.Event{}, io.EOF
-				}
-				r.lastOK = off
-				return normalizer.Event{}, &normalizer.RowError{File: r.file, Line: pe.StartLine, Column: pe.Column, Err: err}
-			}
+			// With lazy quotes and free field counts only the underlying
+			// reader fails, and that ends the report.
 			return normalizer.Event{}, fmt.Errorf("reading shadowserver report %s: %w", r.file, err)
 		}
-		r.lastOK = r.csv.InputOffset()
-		line, _ := r.csv.FieldPos(0)
+		line := r.csv.Line()
 		// Concatenated reports repeat the header; it is not a row.
 		if r.plan.isHeader(rec) {
 			continue
@@ -225,6 +210,9 @@ func bind(rep *Report, header []string) *plan {
 	}
 	// A first guess; apply raises it to the most fields a row has had, so
 	// the map is allocated once at the right size instead of twice as big.
+	// (Cloning a template map with the constant fields was tried: copying
+	// the map's memory with write barriers costs more than hashing the
+	// keys again.)
 	p.size = len(p.feed) + len(rep.constants) + len(header)/2
 	return p
 }
@@ -393,7 +381,7 @@ func (p *plan) box(v val) any {
 	case vInt:
 		return p.bx.int64(v.n)
 	case vFloat:
-		return v.f
+		return p.bx.float64(v.f)
 	case vBool:
 		return v.b
 	case vTime:
