@@ -11,7 +11,7 @@ import (
 // schemaClass is a classification a Shadowserver report type produces.
 type schemaClass struct {
 	identifier, typ string
-	reports     []string
+	reports         []string
 }
 
 // schemaClasses lists the (identifier, type) pairs of the embedded
