@@ -90,7 +90,8 @@ func (f *FieldSanitizer) SanitizeString(s string) (string, error) {
 	case f.typ == "DateTime":
 		var t time.Time
 		if t, err = ParseTime(s); err == nil {
-			out = t.Format(TimeFormat)
+			var buf [40]byte
+			out = string(AppendTime(buf[:0], t))
 		}
 	case f.kind == KindString:
 		out, err = sanitizeString(f.typ, s)
@@ -130,13 +131,25 @@ func (f *FieldSanitizer) SanitizeTime(t time.Time) (string, error) {
 	if t.IsZero() {
 		return "", &FieldError{Field: f.key, Value: t, Err: invalid("zero time")}
 	}
-	return t.UTC().Format(TimeFormat), nil
+	var buf [40]byte
+	return string(AppendTime(buf[:0], t)), nil
 }
 
 // AppendTime appends t in UTC as TimeFormat, the canonical form of DateTime
-// fields, to dst.
+// fields, to dst. Whole seconds in years 0 to 9999, what reports carry, are
+// written directly, several times faster than time.Time.AppendFormat.
 func AppendTime(dst []byte, t time.Time) []byte {
-	return t.UTC().AppendFormat(dst, TimeFormat)
+	t = t.UTC()
+	year, month, day := t.Date()
+	if t.Nanosecond() != 0 || year < 0 || year > 9999 {
+		return t.AppendFormat(dst, TimeFormat)
+	}
+	hour, minute, sec := t.Clock()
+	return append(dst,
+		byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
+		byte('0'+month/10), byte('0'+month%10), '-', byte('0'+day/10), byte('0'+day%10), 'T',
+		byte('0'+hour/10), byte('0'+hour%10), ':', byte('0'+minute/10), byte('0'+minute%10), ':',
+		byte('0'+sec/10), byte('0'+sec%10), '+', '0', '0', ':', '0', '0')
 }
 
 // SetSanitized stores v under key without checking it. It is for values

@@ -111,7 +111,8 @@ func sanitize(typ string, v any) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		return t.Format(TimeFormat), nil
+		var buf [40]byte
+		return string(AppendTime(buf[:0], t)), nil
 	}
 	s, err := toString(v)
 	if err != nil {

@@ -305,7 +305,8 @@ func (p *plan) apply(rec []string, file string, line int) (normalizer.Event, err
 				break
 			}
 			if v.kind == vTime {
-				v = str(v.t.Format(normalizer.TimeFormat))
+				var buf [40]byte
+				v = str(string(normalizer.AppendTime(buf[:0], v.t)))
 			}
 			ev.Fields[b.key] = p.box(v)
 		case emptyValue(v):

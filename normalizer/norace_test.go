@@ -1,0 +1,5 @@
+//go:build !race
+
+package normalizer
+
+const raceEnabled = false
