@@ -13,9 +13,7 @@ func laterCmds(e *env) []*cobra.Command {
 	type later struct{ use, short, issue string }
 	var cmds []*cobra.Command
 	for _, l := range []later{
-		{"ingest FILE|DIR|-", "store reports, normalize them, update cases and enqueue helpdesk operations", "#4 (ingest pipeline, contacts, cases)"},
 		{"dispatch", "run every due helpdesk operation in the outbox, then exit", "#5 (outbox and connectors)"},
-		{"cases", "list and show cases", "#4 (cases)"},
 		{"outbox", "list, retry or drop helpdesk operations", "#5 (outbox and connectors)"},
 		{"sync", "reconcile ticket statuses with the helpdesks now", "#6 (webhooks and reconcile)"},
 		{"report", "compliance figures: how many reports were acted on, how fast, why not", "#7 (compliance metrics)"},

@@ -124,6 +124,8 @@ in the desk's helpdesk (Request Tracker, Znuny, Zammad, Jira, Freshdesk, GitLab)
 		newVersionCmd(e),
 		newParseCmd(e, g),
 		newSchemaCmd(e, g),
+		newIngestCmd(e, g),
+		newCasesCmd(e, g),
 	)
 	root.AddCommand(laterCmds(e)...)
 	return root

@@ -11,9 +11,13 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/abusegw/abusegw/gateway/cases"
+	"github.com/abusegw/abusegw/gateway/contacts"
+	"github.com/abusegw/abusegw/gateway/routing"
 	"github.com/abusegw/abusegw/gateway/secret"
 	"github.com/abusegw/abusegw/normalizer/csvmap"
 )
@@ -23,6 +27,9 @@ const EnvPrefix = "ABUSEGW_"
 
 // Config is the whole configuration.
 type Config struct {
+	// Dir is the configuration file's directory, against which relative
+	// paths in it are resolved ("" without a file). Not a key.
+	Dir string `yaml:"-"`
 	// DataDir holds files abusegw keeps beside the database (an updated
 	// Shadowserver schema, for one). Default: the working directory.
 	DataDir  string   `yaml:"data_dir"`
@@ -31,6 +38,41 @@ type Config struct {
 	Log      Log      `yaml:"log"`
 	// Normalizer configures report parsing beyond the built-in formats.
 	Normalizer Normalizer `yaml:"normalizer"`
+	// Ingest configures how reports are stored.
+	Ingest Ingest `yaml:"ingest"`
+	// Contacts are the sources that say who owns an address, asked in order.
+	Contacts      []contacts.SourceConfig `yaml:"contacts"`
+	ContactsCache contacts.CacheConfig    `yaml:"contacts_cache"`
+	// Unowned says what happens to events nobody owns.
+	Unowned contacts.UnownedConfig `yaml:"unowned"`
+	// Connectors are the helpdesks tickets go to.
+	Connectors []Connector `yaml:"connectors"`
+	// Routing chooses connector, queue and notification per event.
+	Routing routing.Config `yaml:"routing"`
+	// Cases configures aggregation and the case lifecycle.
+	Cases cases.Config `yaml:"cases"`
+	// Desk is who writes to customers.
+	Desk cases.Desk `yaml:"desk"`
+	// Templates configures ticket texts.
+	Templates Templates `yaml:"templates"`
+}
+
+// Ingest configures report storage.
+type Ingest struct {
+	// InlineMax is the largest report kept inside the database; larger ones
+	// are files under data_dir/reports. Default 8 MiB.
+	InlineMax int64 `yaml:"inline_max"`
+	// MaxReport refuses larger reports. Default 0: no limit.
+	MaxReport int64 `yaml:"max_report"`
+}
+
+// Templates configures the ticket texts.
+type Templates struct {
+	// Dir overrides the embedded templates and advice file by file
+	// (DIR/en/subject.tmpl, DIR/advice/de.yaml, …).
+	Dir string `yaml:"dir"`
+	// MaxIPs is how many addresses a message lists. Default 50.
+	MaxIPs int `yaml:"max_ips"`
 }
 
 // Normalizer configures report parsing.
@@ -130,6 +172,7 @@ func (c *Config) Validate() error {
 	if c.Log.Format != "json" && c.Log.Format != "text" {
 		errs = append(errs, fmt.Errorf("log.format: %q is neither json nor text", c.Log.Format))
 	}
+	errs = append(errs, c.validateParts()...)
 	for name, d := range map[string]time.Duration{
 		"database.busy_timeout": c.Database.BusyTimeout, "http.shutdown_timeout": c.HTTP.ShutdownTimeout,
 	} {
@@ -164,5 +207,63 @@ func Load(path string, environ []string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	if path != "" {
+		cfg.Dir = filepath.Dir(path)
+	}
 	return cfg, nil
+}
+
+// ConnectorNames lists the configured connectors' names.
+func (c *Config) ConnectorNames() []string {
+	names := make([]string, 0, len(c.Connectors))
+	for _, k := range c.Connectors {
+		names = append(names, k.Name())
+	}
+	return names
+}
+
+// validateParts checks the blocks that belong to other packages, and how
+// they refer to each other.
+func (c *Config) validateParts() []error {
+	var errs []error
+	seen := map[string]bool{}
+	for i, k := range c.Connectors {
+		if err := k.Config.Base().Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("connectors[%d]: %w", i, err))
+		}
+		if seen[k.Name()] {
+			errs = append(errs, fmt.Errorf("connectors[%d]: name %q is used twice", i, k.Name()))
+		}
+		seen[k.Name()] = true
+	}
+	if err := contacts.ValidateSources(c.Contacts); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.ContactsCache.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Unowned.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	var names []string
+	if len(c.Connectors) > 0 {
+		names = c.ConnectorNames()
+	}
+	if _, err := routing.New(c.Routing, names); err != nil {
+		errs = append(errs, err)
+	}
+	if len(c.Connectors) > 0 && c.Routing.DefaultConnector == "" {
+		if len(c.Connectors) == 1 {
+			c.Routing.DefaultConnector = c.Connectors[0].Name()
+		} else {
+			errs = append(errs, errors.New("routing.default_connector: several connectors are configured; name the default one"))
+		}
+	}
+	if err := c.Cases.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Ingest.InlineMax < 0 || c.Ingest.MaxReport < 0 || c.Templates.MaxIPs < 0 {
+		errs = append(errs, errors.New("ingest.inline_max, ingest.max_report and templates.max_ips must not be negative"))
+	}
+	return errs
 }

@@ -84,6 +84,15 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string, paths map[int]string, 
 		// path of a line wins.
 		paths[n.Line] = path
 	}
+	if dt, ok := reflect.New(t).Elem().Interface().(dynamicType); ok {
+		ct, err := dt.dynamicType(n)
+		if err != nil {
+			*problems = append(*problems, fmt.Errorf("%s: %s: %w", file, path, err))
+			return
+		}
+		checkKeys(n, ct, path, paths, problems, file, envVars)
+		return
+	}
 	if reflect.PointerTo(t).Implements(yamlUnmarshaler) || t == reflect.TypeFor[yaml.Node]() {
 		return // checks itself
 	}

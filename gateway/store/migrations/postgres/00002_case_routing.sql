@@ -9,11 +9,17 @@ ALTER TABLE cases ADD COLUMN template TEXT NOT NULL DEFAULT '';
 ALTER TABLE cases ADD COLUMN notify BOOLEAN NOT NULL DEFAULT TRUE;
 ALTER TABLE cases ADD COLUMN reference TEXT NOT NULL DEFAULT '';
 CREATE INDEX cases_base_key_idx ON cases (base_key, generation);
+-- When an address joined its case and when it was last reported, in gateway
+-- time, for "new since the last update" (first_seen/last_seen are event times).
+ALTER TABLE case_ips ADD COLUMN added_at TIMESTAMPTZ;
+ALTER TABLE case_ips ADD COLUMN seen_at TIMESTAMPTZ;
 -- What became of an event: part of a case, nobody's, or ignored by a rule.
 ALTER TABLE events ADD COLUMN disposition TEXT NOT NULL DEFAULT 'case';
 CREATE INDEX events_disposition_idx ON events (disposition);
 
 -- +goose Down
+ALTER TABLE case_ips DROP COLUMN seen_at;
+ALTER TABLE case_ips DROP COLUMN added_at;
 DROP INDEX events_disposition_idx;
 ALTER TABLE events DROP COLUMN disposition;
 DROP INDEX cases_base_key_idx;

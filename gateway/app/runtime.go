@@ -1,0 +1,118 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/abusegw/abusegw/connectors"
+	"github.com/abusegw/abusegw/connectors/registry"
+	"github.com/abusegw/abusegw/gateway/cases"
+	"github.com/abusegw/abusegw/gateway/config"
+	"github.com/abusegw/abusegw/gateway/contacts"
+	"github.com/abusegw/abusegw/gateway/content"
+	"github.com/abusegw/abusegw/gateway/ingest"
+	"github.com/abusegw/abusegw/gateway/routing"
+	"github.com/abusegw/abusegw/gateway/store"
+	"github.com/abusegw/abusegw/normalizer/auto"
+	"github.com/abusegw/abusegw/normalizer/shadowserver"
+)
+
+// Runtime is the wired pipeline: everything the configuration names, built
+// once and shared by the commands and the server.
+type Runtime struct {
+	DB         *store.DB
+	Contacts   *contacts.Chain
+	Router     *routing.Router
+	Renderer   *content.Renderer
+	Aggregator *cases.Aggregator
+	Pipeline   *ingest.Pipeline
+	Connectors map[string]connectors.Connector
+}
+
+// BuildOptions are the runtime's surroundings.
+type BuildOptions struct {
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer // nil: metrics are not registered
+	Now        func() time.Time      // nil: time.Now
+}
+
+// Build wires the pipeline from the configuration over an open database.
+func Build(ctx context.Context, cfg *config.Config, db *store.DB, o BuildOptions) (*Runtime, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	rt := &Runtime{DB: db, Connectors: map[string]connectors.Connector{}}
+	for _, k := range cfg.Connectors {
+		t, err := registry.Lookup(k.Type())
+		if err != nil {
+			return nil, err
+		}
+		c, err := t.New(k.Config, connectors.Deps{Logger: o.Logger.With("connector", k.Name()), Now: o.Now})
+		if err != nil {
+			return nil, fmt.Errorf("connector %s: %w", k.Name(), err)
+		}
+		rt.Connectors[k.Name()] = c
+	}
+	var err error
+	rt.Router, err = routing.New(cfg.Routing, cfg.ConnectorNames())
+	if err != nil {
+		return nil, err
+	}
+	templatesDir := cfg.Templates.Dir
+	if templatesDir != "" && !filepath.IsAbs(templatesDir) && cfg.Dir != "" {
+		templatesDir = filepath.Join(cfg.Dir, templatesDir)
+	}
+	rt.Renderer, err = content.New(content.Options{Dir: templatesDir, Now: o.Now, MaxIPs: cfg.Templates.MaxIPs})
+	if err != nil {
+		return nil, fmt.Errorf("loading ticket templates: %w", err)
+	}
+	rt.Aggregator, err = cases.New(cfg.Cases, cases.Options{Renderer: rt.Renderer, Desk: cfg.Desk, Now: o.Now})
+	if err != nil {
+		return nil, err
+	}
+	rt.Contacts, err = contacts.New(ctx, cfg.Contacts, contacts.Options{
+		Dir: cfg.Dir, CacheTTL: cfg.ContactsCache.TTL, NegativeTTL: cfg.ContactsCache.NegativeTTL, CacheSize: cfg.ContactsCache.Size,
+		Unowned: cfg.Unowned, Now: o.Now, Logger: o.Logger, Registerer: o.Registerer,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("contacts: %w", err)
+	}
+	schema, _, err := shadowserver.LoadSchemaFrom(cfg.DataDir)
+	if err != nil {
+		rt.Close()
+		return nil, err
+	}
+	var catchAll *contacts.Customer
+	if c, ok := rt.Contacts.CatchAll(); ok {
+		catchAll = &c
+	}
+	rt.Pipeline, err = ingest.New(ingest.Options{
+		DB: db, Contacts: rt.Contacts, CatchAll: catchAll, Router: rt.Router, Aggregator: rt.Aggregator,
+		Normalizer: auto.Options{ShadowserverSchema: schema, CSV: cfg.Normalizer.CSV},
+		DataDir:    cfg.DataDir, InlineMax: cfg.Ingest.InlineMax, MaxReport: cfg.Ingest.MaxReport,
+		Logger: o.Logger, Now: o.Now,
+	})
+	if err != nil {
+		rt.Close()
+		return nil, err
+	}
+	return rt, nil
+}
+
+// Close releases what Build opened (not the database).
+func (rt *Runtime) Close() error {
+	var errs []error
+	if rt.Contacts != nil {
+		errs = append(errs, rt.Contacts.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,287 @@
+package cases
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/abusegw/abusegw/gateway/content"
+	"github.com/abusegw/abusegw/gateway/outbox"
+	"github.com/abusegw/abusegw/gateway/store"
+)
+
+// maxListedIPs bounds how many addresses of one case are loaded to be
+// quoted in a message; the renderer caps the list further.
+const maxListedIPs = 1000
+
+// enqueue writes the operations a session's change of one case causes.
+func (s *Session) enqueue(ctx context.Context, cs *caseState) (int, error) {
+	switch cs.outcome {
+	case OutcomeNew, OutcomeFollowUp:
+		return s.a.enqueueCreate(ctx, s.tx, cs.id, s.now)
+	case OutcomeReopened:
+		return s.a.enqueueReopen(ctx, s.tx, cs, s.now)
+	}
+	return 0, nil
+}
+
+// caseRow is what messages need of a case.
+type caseRow struct {
+	ID             int64          `db:"id"`
+	Key            string         `db:"case_key"`
+	Reference      string         `db:"reference"`
+	Taxonomy       string         `db:"classification_taxonomy"`
+	Type           string         `db:"classification_type"`
+	Identifier     string         `db:"classification_identifier"`
+	Feed           string         `db:"feed_name"`
+	Connector      string         `db:"connector"`
+	Queue          string         `db:"queue"`
+	Notify         bool           `db:"notify"`
+	FirstSeen      time.Time      `db:"first_seen"`
+	LastSeen       time.Time      `db:"last_seen"`
+	Events         int            `db:"events_count"`
+	PendingEvents  int            `db:"pending_events"`
+	LastUpdateAt   sql.NullTime   `db:"last_update_at"`
+	ReopenCount    int            `db:"reopen_count"`
+	PreviousCaseID sql.NullInt64  `db:"previous_case_id"`
+	CustomerKey    string         `db:"customer_key"`
+	CustomerName   string         `db:"customer_name"`
+	Emails         string         `db:"emails"`
+	Language       string         `db:"language"`
+	ResolvedAt     sql.NullTime   `db:"resolved_at"`
+	State          string         `db:"state"`
+	Template       sql.NullString `db:"template"`
+}
+
+const caseRowSQL = `SELECT c.id, c.case_key, c.reference, c.classification_taxonomy, c.classification_type,
+	c.classification_identifier, c.feed_name, c.connector, c.queue, c.notify, c.first_seen, c.last_seen,
+	c.events_count, c.pending_events, c.last_update_at, c.reopen_count, c.previous_case_id, c.resolved_at, c.state, c.template,
+	COALESCE(u.key, '') AS customer_key, COALESCE(u.name, '') AS customer_name, COALESCE(u.emails, '[]') AS emails,
+	COALESCE(u.language, '') AS language
+	FROM cases c LEFT JOIN customers u ON u.id = c.customer_id WHERE c.id = ?`
+
+// queryer is a *sqlx.DB or a *sqlx.Tx.
+type queryer interface {
+	sqlx.QueryerContext
+	Rebind(string) string
+}
+
+func loadCase(ctx context.Context, q queryer, id int64) (caseRow, error) {
+	var r caseRow
+	if err := sqlx.GetContext(ctx, q, &r, q.Rebind(caseRowSQL), id); err != nil {
+		return r, fmt.Errorf("loading case %d: %w", id, err)
+	}
+	return r, nil
+}
+
+func (r caseRow) emails() []string {
+	var out []string
+	_ = json.Unmarshal([]byte(r.Emails), &out)
+	return out
+}
+
+// view builds the renderer's picture of a case, with its addresses (those
+// added at or after since, when since is set, go into New).
+func (a *Aggregator) view(ctx context.Context, tx *sqlx.Tx, r caseRow) (content.Case, error) {
+	c := content.Case{
+		Key: r.Key, Reference: r.Reference,
+		Customer:       content.Customer{Key: r.CustomerKey, Name: r.CustomerName, Emails: r.emails(), Language: r.Language},
+		Classification: content.Classification{Taxonomy: r.Taxonomy, Type: r.Type, Identifier: r.Identifier},
+		FirstSeen:      r.FirstSeen.UTC(), LastSeen: r.LastSeen.UTC(), Events: r.Events,
+		Notify: r.Notify,
+		Desk:   content.Desk{Name: a.desk.Name, Email: a.desk.Email, URL: a.desk.URL},
+	}
+	if r.Feed != "" {
+		c.Feeds = []string{r.Feed}
+	}
+	var feeds []string
+	if err := tx.SelectContext(ctx, &feeds, tx.Rebind(`SELECT DISTINCT feed_name FROM events WHERE case_id = ? AND feed_name <> '' ORDER BY feed_name LIMIT 20`), r.ID); err != nil {
+		return c, fmt.Errorf("listing feeds of case %s: %w", r.Key, err)
+	}
+	if len(feeds) > 0 {
+		c.Feeds = feeds
+	}
+	ips, err := a.caseIPs(ctx, tx, r.ID, time.Time{})
+	if err != nil {
+		return c, err
+	}
+	c.IPs = ips
+	var samples []string
+	if err := tx.SelectContext(ctx, &samples, tx.Rebind(`SELECT fields FROM events WHERE case_id = ? ORDER BY id DESC LIMIT ?`), r.ID, a.cfg.MaxSamples); err != nil {
+		return c, fmt.Errorf("loading samples of case %s: %w", r.Key, err)
+	}
+	for _, s := range samples {
+		var m map[string]any
+		if json.Unmarshal([]byte(s), &m) == nil {
+			c.Samples = append(c.Samples, m)
+		}
+	}
+	return c, nil
+}
+
+// ipRow is one address of a case.
+type ipRow struct {
+	IP        string       `db:"ip"`
+	FirstSeen time.Time    `db:"first_seen"`
+	LastSeen  time.Time    `db:"last_seen"`
+	Events    int          `db:"events"`
+	AddedAt   sql.NullTime `db:"added_at"`
+}
+
+// caseIPs loads the addresses of a case (those added at or after since,
+// when since is set), with the ports their events name.
+func (a *Aggregator) caseIPs(ctx context.Context, tx *sqlx.Tx, caseID int64, since time.Time) ([]content.IP, error) {
+	q := `SELECT ip, first_seen, last_seen, events, added_at FROM case_ips WHERE case_id = ?`
+	args := []any{caseID}
+	if !since.IsZero() {
+		q += ` AND seen_at >= ?`
+		args = append(args, store.Time(since))
+	}
+	q += ` ORDER BY ip LIMIT ?`
+	args = append(args, maxListedIPs)
+	var rows []ipRow
+	if err := tx.SelectContext(ctx, &rows, tx.Rebind(q), args...); err != nil {
+		return nil, fmt.Errorf("loading addresses of case %d: %w", caseID, err)
+	}
+	var ports []struct {
+		IP   string `db:"source_ip"`
+		Port int    `db:"source_port"`
+	}
+	if err := tx.SelectContext(ctx, &ports, tx.Rebind(`SELECT DISTINCT source_ip, source_port FROM events
+		WHERE case_id = ? AND source_port IS NOT NULL AND source_ip <> '' LIMIT 10000`), caseID); err != nil {
+		return nil, fmt.Errorf("loading ports of case %d: %w", caseID, err)
+	}
+	byIP := map[string][]int{}
+	for _, p := range ports {
+		byIP[p.IP] = append(byIP[p.IP], p.Port)
+	}
+	out := make([]content.IP, 0, len(rows))
+	for _, r := range rows {
+		ps := byIP[r.IP]
+		slices.Sort(ps)
+		out = append(out, content.IP{Addr: r.IP, Ports: slices.Compact(ps), FirstSeen: r.FirstSeen.UTC(), LastSeen: r.LastSeen.UTC(), Events: r.Events})
+	}
+	return out, nil
+}
+
+// enqueueCreate renders and enqueues the first messages of a new case: the
+// ticket (its first text is the desk's internal summary) and, when the
+// customer is notified, the reply that writes to them.
+func (a *Aggregator) enqueueCreate(ctx context.Context, tx *sqlx.Tx, caseID int64, now time.Time) (int, error) {
+	r, err := loadCase(ctx, tx, caseID)
+	if err != nil {
+		return 0, err
+	}
+	c, err := a.view(ctx, tx, r)
+	if err != nil {
+		return 0, err
+	}
+	var refersTo []string
+	if r.PreviousCaseID.Valid {
+		var prev struct {
+			Connector string       `db:"connector"`
+			ID        string       `db:"external_id"`
+			URL       string       `db:"url"`
+			Resolved  sql.NullTime `db:"resolved_at"`
+		}
+		err := tx.GetContext(ctx, &prev, tx.Rebind(`SELECT t.connector, t.external_id, t.url, c.resolved_at FROM tickets t
+			JOIN cases c ON c.id = t.case_id WHERE t.case_id = ? ORDER BY t.id DESC LIMIT 1`), r.PreviousCaseID.Int64)
+		switch {
+		case err == nil:
+			c.PreviousTicket = &content.TicketRef{Connector: prev.Connector, ID: prev.ID, URL: prev.URL, Closed: prev.Resolved.Time.UTC()}
+			refersTo = []string{prev.ID}
+		case !errors.Is(err, sql.ErrNoRows):
+			return 0, fmt.Errorf("finding the ticket of case %d: %w", r.PreviousCaseID.Int64, err)
+		}
+	}
+	msg, err := a.renderer.Render(content.KindCreate, c)
+	if err != nil {
+		return 0, fmt.Errorf("rendering the ticket of case %s: %w", r.Key, err)
+	}
+	create := outbox.Op{
+		CaseID: r.ID, Connector: r.Connector, Kind: outbox.KindCreate, Key: r.Key + ":create",
+		Payload: outbox.Payload{CaseKey: r.Key, Queue: r.Queue, Subject: msg.Subject, Body: msg.Internal, RefersTo: refersTo},
+	}
+	ops := []outbox.Op{create}
+	if r.Notify {
+		// Requestors only when the customer is to hear from us: helpdesks
+		// write to requestors on their own (RT's autoreply on create).
+		ops[0].Payload.Requestors = c.Customer.Emails
+		ops = append(ops, outbox.Op{
+			CaseID: r.ID, Connector: r.Connector, Kind: outbox.KindReply, Key: r.Key + ":create:reply",
+			Payload: outbox.Payload{CaseKey: r.Key, Subject: msg.Subject, Body: msg.Body},
+		})
+	}
+	return enqueueAll(ctx, tx, ops, now)
+}
+
+// enqueueReopen renders and enqueues the reopening of a closed case with the
+// evidence this session brought.
+func (a *Aggregator) enqueueReopen(ctx context.Context, tx *sqlx.Tx, cs *caseState, now time.Time) (int, error) {
+	r, err := loadCase(ctx, tx, cs.id)
+	if err != nil {
+		return 0, err
+	}
+	c, err := a.view(ctx, tx, r)
+	if err != nil {
+		return 0, err
+	}
+	delta, err := a.delta(ctx, tx, r.ID, cs.closedAt, now, cs.events)
+	if err != nil {
+		return 0, err
+	}
+	c.New = delta
+	msg, err := a.renderer.Render(content.KindReopen, c)
+	if err != nil {
+		return 0, fmt.Errorf("rendering the reopening of case %s: %w", r.Key, err)
+	}
+	body := msg.Internal
+	if r.Notify {
+		body = msg.Body
+	}
+	op := outbox.Op{
+		CaseID: r.ID, Connector: r.Connector, Kind: outbox.KindReopen, Key: r.Key + ":reopen:" + strconv.Itoa(r.ReopenCount),
+		Payload: outbox.Payload{CaseKey: r.Key, Subject: msg.Subject, Body: body, Notify: r.Notify},
+	}
+	return enqueueAll(ctx, tx, []outbox.Op{op}, now)
+}
+
+// delta lists what is new since a point in time: addresses that joined the
+// case (added_at) or were reported again (seen_at) since then.
+func (a *Aggregator) delta(ctx context.Context, tx *sqlx.Tx, caseID int64, since, now time.Time, events int) (*content.Delta, error) {
+	ips, err := a.caseIPs(ctx, tx, caseID, since)
+	if err != nil {
+		return nil, err
+	}
+	var newIPs int
+	if err := tx.GetContext(ctx, &newIPs, tx.Rebind(`SELECT count(*) FROM case_ips WHERE case_id = ? AND added_at >= ?`), caseID, store.Time(since)); err != nil {
+		return nil, fmt.Errorf("counting new addresses of case %d: %w", caseID, err)
+	}
+	return &content.Delta{Since: since.UTC(), Events: events, IPs: ips, NewIPs: newIPs}, nil
+}
+
+// enqueueAll enqueues ops. Without a helpdesk (no connector configured or
+// routed) a case is kept but nothing is enqueued: there is nowhere to send it.
+func enqueueAll(ctx context.Context, tx *sqlx.Tx, ops []outbox.Op, now time.Time) (int, error) {
+	n := 0
+	for _, op := range ops {
+		if op.Connector == "" {
+			continue
+		}
+		_, created, err := outbox.Enqueue(ctx, tx, op, now)
+		if err != nil {
+			return n, err
+		}
+		if created {
+			n++
+		}
+	}
+	return n, nil
+}

@@ -1,0 +1,111 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/abusegw/abusegw/normalizer"
+)
+
+// eventColumns are the columns written for each event.
+var eventColumns = []string{
+	"report_id", "seq", "line", "part", "time_source", "time_observation", "feed_name", "feed_provider",
+	"classification_taxonomy", "classification_type", "classification_identifier", "source_ip", "source_port",
+	"source_asn", "source_network", "source_fqdn", "source_url", "customer_id", "case_id", "disposition", "fields", "created_at",
+}
+
+// batchRows is how many events go into one INSERT: large enough to amortise
+// the round trip, small enough for SQLite's and PostgreSQL's parameter
+// limits (22 columns × 500 = 11,000).
+const batchRows = 500
+
+// eventRow is what the pipeline decided about one event.
+type eventRow struct {
+	seq         int
+	disposition string
+	caseID      int64
+	customerID  int64
+}
+
+// eventWriter batches the events of one report into multi-row INSERTs.
+type eventWriter struct {
+	tx       *sqlx.Tx
+	reportID int64
+	now      time.Time
+	args     []any
+	rows     int
+	stmt     string // the full-batch statement, built and rebound once
+}
+
+func newEventWriter(tx *sqlx.Tx, reportID int64, now time.Time) *eventWriter {
+	return &eventWriter{tx: tx, reportID: reportID, now: now, args: make([]any, 0, batchRows*len(eventColumns))}
+}
+
+func (w *eventWriter) add(ctx context.Context, ev *normalizer.Event, row eventRow) error {
+	fields, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("encoding event %d: %w", row.seq, err)
+	}
+	var port, asn any
+	if v, ok := ev.Int("source.port"); ok {
+		port = v
+	}
+	if v, ok := ev.Int("source.asn"); ok {
+		asn = v
+	}
+	w.args = append(w.args,
+		w.reportID, row.seq, ev.Raw.Line, ev.Raw.Part, timeArg(ev, "time.source"), timeArg(ev, "time.observation"),
+		ev.String("feed.name"), ev.String("feed.provider"), ev.String("classification.taxonomy"),
+		ev.String("classification.type"), ev.String("classification.identifier"), ev.String("source.ip"), port,
+		asn, ev.String("source.network"), ev.String("source.fqdn"), ev.String("source.url"),
+		nullInt(row.customerID), nullInt(row.caseID), row.disposition, string(fields), w.now,
+	)
+	w.rows++
+	if w.rows == batchRows {
+		return w.flush(ctx)
+	}
+	return nil
+}
+
+func timeArg(ev *normalizer.Event, key string) any {
+	if t, ok := ev.Time(key); ok {
+		return t
+	}
+	return nil
+}
+
+func (w *eventWriter) flush(ctx context.Context) error {
+	if w.rows == 0 {
+		return nil
+	}
+	q := w.stmt
+	if w.rows != batchRows || q == "" {
+		q = w.tx.Rebind(insertSQL(w.rows))
+		if w.rows == batchRows {
+			w.stmt = q
+		}
+	}
+	if _, err := w.tx.ExecContext(ctx, q, w.args...); err != nil {
+		return fmt.Errorf("storing %d events of report %d: %w", w.rows, w.reportID, err)
+	}
+	w.args, w.rows = w.args[:0], 0
+	return nil
+}
+
+func insertSQL(rows int) string {
+	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(eventColumns)), ", ") + ")"
+	var b strings.Builder
+	b.WriteString("INSERT INTO events (" + strings.Join(eventColumns, ", ") + ") VALUES ")
+	for i := range rows {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(one)
+	}
+	return b.String()
+}

@@ -1,0 +1,367 @@
+package ingest
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/abusegw/abusegw/gateway/cases"
+	"github.com/abusegw/abusegw/gateway/contacts"
+	"github.com/abusegw/abusegw/gateway/routing"
+	"github.com/abusegw/abusegw/gateway/store"
+	"github.com/abusegw/abusegw/normalizer"
+	"github.com/abusegw/abusegw/normalizer/auto"
+)
+
+// Options configure a Pipeline.
+type Options struct {
+	DB       *store.DB
+	Contacts contacts.Resolver
+	// CatchAll owns the events nobody else does; nil drops them (they are
+	// stored and counted as unowned either way).
+	CatchAll   *contacts.Customer
+	Router     *routing.Router
+	Aggregator *cases.Aggregator
+	// Normalizer options (Shadowserver schema, generic CSV feeds); Format,
+	// Type and Filename are set per report.
+	Normalizer auto.Options
+	// DataDir holds the spool and reports larger than InlineMax.
+	DataDir string
+	// InlineMax is the largest report kept inside the database. Default 8 MiB.
+	InlineMax int64
+	// MaxReport refuses larger reports; 0 means no limit.
+	MaxReport int64
+	Logger    *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Pipeline stores and processes reports.
+type Pipeline struct {
+	db        *store.DB
+	contacts  contacts.Resolver
+	catchAll  *contacts.Customer
+	router    *routing.Router
+	agg       *cases.Aggregator
+	norm      auto.Options
+	dataDir   string
+	inlineMax int64
+	maxReport int64
+	log       *slog.Logger
+	clock     func() time.Time
+}
+
+// New builds a Pipeline.
+func New(o Options) (*Pipeline, error) {
+	if o.DB == nil || o.Contacts == nil || o.Router == nil || o.Aggregator == nil {
+		return nil, errors.New("ingest: DB, Contacts, Router and Aggregator are required")
+	}
+	p := &Pipeline{
+		db: o.DB, contacts: o.Contacts, catchAll: o.CatchAll, router: o.Router, agg: o.Aggregator,
+		norm: o.Normalizer, dataDir: o.DataDir, inlineMax: o.InlineMax, maxReport: o.MaxReport,
+		log: o.Logger, clock: o.Now,
+	}
+	if p.dataDir == "" {
+		p.dataDir = "."
+	}
+	if p.inlineMax <= 0 {
+		p.inlineMax = 8 << 20
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	if p.clock == nil {
+		p.clock = time.Now
+	}
+	return p, nil
+}
+
+// Summary counts what processing did.
+type Summary struct {
+	Reports      int `json:"reports"`
+	Duplicates   int `json:"duplicates"`
+	Unrecognized int `json:"unrecognized"`
+	Failed       int `json:"failed"`
+	Events       int `json:"events"`
+	Rejected     int `json:"rejected"`
+	Unowned      int `json:"unowned"`
+	Ignored      int `json:"ignored"`
+	NewCases     int `json:"new_cases"`
+	UpdatedCases int `json:"updated_cases"`
+	Reopened     int `json:"reopened_cases"`
+	Operations   int `json:"operations"`
+}
+
+// Add accumulates another summary.
+func (s *Summary) Add(o Summary) {
+	s.Reports += o.Reports
+	s.Duplicates += o.Duplicates
+	s.Unrecognized += o.Unrecognized
+	s.Failed += o.Failed
+	s.Events += o.Events
+	s.Rejected += o.Rejected
+	s.Unowned += o.Unowned
+	s.Ignored += o.Ignored
+	s.NewCases += o.NewCases
+	s.UpdatedCases += o.UpdatedCases
+	s.Reopened += o.Reopened
+	s.Operations += o.Operations
+}
+
+// Ingest stores one report and processes it: the one entry point of every
+// channel. A report stored before is recognised and changes nothing, unless
+// its earlier processing did not finish, which this run then completes.
+func (p *Pipeline) Ingest(ctx context.Context, src Source, r io.Reader) (Stored, Summary, error) {
+	st, err := p.Store(ctx, src, r)
+	if err != nil {
+		return st, Summary{}, err
+	}
+	sum, err := p.Process(ctx, st.ID)
+	if st.Duplicate && sum.Reports == 0 {
+		sum.Duplicates++
+	}
+	return st, sum, err
+}
+
+// reportRow is a stored report awaiting processing.
+type reportRow struct {
+	ID         int64     `db:"id"`
+	Name       string    `db:"source_name"`
+	Raw        []byte    `db:"raw"`
+	RawRef     string    `db:"raw_ref"`
+	ReceivedAt time.Time `db:"received_at"`
+	Status     string    `db:"status"`
+}
+
+// ProcessPending processes every stored report whose processing has not
+// completed (after a crash, or reports stored by a channel that only
+// stores).
+func (p *Pipeline) ProcessPending(ctx context.Context) (Summary, error) {
+	var ids []int64
+	if err := p.db.SelectContext(ctx, &ids, `SELECT id FROM reports WHERE status IN ('received', 'processing') ORDER BY id`); err != nil {
+		return Summary{}, fmt.Errorf("listing pending reports: %w", err)
+	}
+	var total Summary
+	for _, id := range ids {
+		sum, err := p.Process(ctx, id)
+		total.Add(sum)
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// Process normalizes a stored report and applies its events, in one
+// transaction. A report already processed is left alone (Summary.Reports is
+// then 0).
+func (p *Pipeline) Process(ctx context.Context, reportID int64) (Summary, error) {
+	var sum Summary
+	var perr *processError
+	err := p.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		s, err := p.process(ctx, tx, reportID)
+		sum = s
+		if errors.As(err, &perr) {
+			return nil // recorded on the report below, in its own transaction
+		}
+		return err
+	})
+	if err != nil {
+		return Summary{}, err
+	}
+	if perr != nil {
+		sum.Reports, sum.Failed = 1, 1
+		if err := p.markFailed(ctx, reportID, perr); err != nil {
+			return sum, err
+		}
+		p.log.Warn("report failed", "report", reportID, "err", perr.err)
+	}
+	return sum, nil
+}
+
+// processError is a report that cannot be processed (a read error in the
+// middle of its stream); it is recorded, not retried in a loop.
+type processError struct{ err error }
+
+func (e *processError) Error() string { return e.err.Error() }
+
+func (p *Pipeline) markFailed(ctx context.Context, id int64, perr *processError) error {
+	_, err := p.db.ExecContext(ctx, p.db.Rebind(`UPDATE reports SET status = 'failed', error = ?, processed_at = ? WHERE id = ?`),
+		perr.err.Error(), p.now(), id)
+	if err != nil {
+		return fmt.Errorf("recording failure of report %d: %w", id, err)
+	}
+	return nil
+}
+
+func (p *Pipeline) process(ctx context.Context, tx *sqlx.Tx, reportID int64) (Summary, error) {
+	var sum Summary
+	// Claim the report: on PostgreSQL the row lock makes a second replica
+	// wait here and then find it processed.
+	res, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE reports SET status = 'processing' WHERE id = ? AND status IN ('received', 'processing')`), reportID)
+	if err != nil {
+		return sum, fmt.Errorf("claiming report %d: %w", reportID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return sum, nil
+	}
+	var rep reportRow
+	if err := tx.GetContext(ctx, &rep, tx.Rebind(`SELECT id, source_name, raw, raw_ref, received_at, status FROM reports WHERE id = ?`), reportID); err != nil {
+		return sum, fmt.Errorf("loading report %d: %w", reportID, err)
+	}
+	sum.Reports = 1
+	raw, err := p.openRaw(rep.Raw, rep.RawRef)
+	if err != nil {
+		return sum, err
+	}
+	defer raw.Close()
+
+	opts := p.norm
+	opts.Filename = rep.Name
+	reader, info, err := auto.Open(raw, opts)
+	if errors.Is(err, normalizer.ErrUnrecognized) {
+		sum.Unrecognized = 1
+		return sum, finishReport(ctx, tx, reportID, "unrecognized", info, 0, 0, err.Error(), p.now())
+	}
+	if err != nil {
+		return sum, &processError{fmt.Errorf("opening report %d: %w", reportID, err)}
+	}
+
+	session := p.agg.Begin(tx)
+	w := newEventWriter(tx, reportID, p.now())
+	received := rep.ReceivedAt.UTC()
+	var lastErr string
+	for seq := 0; ; {
+		ev, err := reader.Next()
+		if err == io.EOF {
+			break
+		}
+		var rowErr *normalizer.RowError
+		if errors.As(err, &rowErr) {
+			sum.Rejected++
+			lastErr = rowErr.Error()
+			continue
+		}
+		if errors.Is(err, normalizer.ErrUnrecognized) {
+			if sum.Events == 0 {
+				sum.Unrecognized = 1
+				if err := w.flush(ctx); err != nil {
+					return sum, err
+				}
+				return sum, finishReport(ctx, tx, reportID, "unrecognized", info, 0, sum.Rejected, err.Error(), p.now())
+			}
+			break
+		}
+		if err != nil {
+			return sum, &processError{fmt.Errorf("reading report %d: %w", reportID, err)}
+		}
+		ev.Raw.Report = reportID
+		sum.Events++
+		row, err := p.apply(ctx, session, &ev, received, &sum)
+		if err != nil {
+			return sum, err
+		}
+		row.seq = seq
+		seq++
+		if err := w.add(ctx, &ev, row); err != nil {
+			return sum, err
+		}
+	}
+	if err := w.flush(ctx); err != nil {
+		return sum, err
+	}
+	cs, err := session.Finish(ctx)
+	if err != nil {
+		return sum, err
+	}
+	sum.NewCases, sum.UpdatedCases, sum.Reopened, sum.Operations = cs.NewCases, cs.UpdatedCases, cs.ReopenedCases, cs.Operations
+	status := "processed"
+	if sum.Rejected > 0 {
+		status = "partial"
+		if sum.Events == 0 {
+			status = "failed"
+		}
+	}
+	return sum, finishReport(ctx, tx, reportID, status, info, sum.Events, sum.Rejected, lastErr, p.now())
+}
+
+func finishReport(ctx context.Context, tx *sqlx.Tx, id int64, status string, info auto.Info, events, rejected int, msg string, now time.Time) error {
+	_, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE reports SET status = ?, format = ?, detail = ?, events_count = ?, rejected_count = ?,
+		error = ?, processed_at = ? WHERE id = ?`), status, info.Format, info.Detail, events, rejected, msg, now, id)
+	if err != nil {
+		return fmt.Errorf("recording outcome of report %d: %w", id, err)
+	}
+	return nil
+}
+
+// apply finds the event's owner and route and hands it to its case.
+func (p *Pipeline) apply(ctx context.Context, s *cases.Session, ev *normalizer.Event, received time.Time, sum *Summary) (eventRow, error) {
+	row := eventRow{disposition: "unowned"}
+	q := contacts.Query{FQDN: ev.String("source.fqdn")}
+	if a, ok := ev.Addr("source.ip"); ok {
+		q.IP = a
+	}
+	if asn, ok := ev.Int("source.asn"); ok {
+		q.ASN = asn
+	}
+	if q.FQDN == "" {
+		if u, err := url.Parse(ev.String("source.url")); err == nil {
+			q.FQDN = u.Hostname()
+		}
+	}
+	cust, ok, err := p.contacts.Lookup(ctx, q)
+	if err != nil {
+		// Every source failed: the event cannot be placed now. Failing the
+		// report rolls it back, and a later run places it.
+		return row, fmt.Errorf("looking up the owner of %v: %w", q.IP, err)
+	}
+	if !ok {
+		if p.catchAll == nil {
+			sum.Unowned++
+			return row, nil
+		}
+		sum.Unowned++
+		cust = *p.catchAll
+	}
+	in := routing.Input{
+		Customer: cust.Key, Tags: cust.Tags, CustomerConnector: cust.Connector, CustomerQueue: cust.Queue,
+		ClassificationType: ev.String("classification.type"), ClassificationIdentifier: ev.String("classification.identifier"),
+		Feed: ev.String("feed.name"), IP: q.IP,
+	}
+	route := p.router.Decide(in)
+	if route.Ignore {
+		sum.Ignored++
+		row.disposition = "ignored"
+		return row, nil
+	}
+	at := received
+	for _, k := range []string{"time.source", "time.observation"} {
+		if t, ok := ev.Time(k); ok {
+			at = t
+			break
+		}
+	}
+	caseID, custID, err := s.Add(ctx, cases.Item{
+		Event: ev, At: at, Route: route,
+		Customer: cases.Customer{Key: cust.Key, Name: cust.Name, Emails: cust.Emails, Connector: cust.Connector,
+			Queue: cust.Queue, Language: cust.Language, Tags: cust.Tags},
+	})
+	if err != nil {
+		return row, err
+	}
+	row.disposition, row.caseID, row.customerID = "case", caseID, custID
+	if !ok {
+		row.disposition = "unowned"
+	}
+	return row, nil
+}
+
+// nullInt turns 0 into NULL.
+func nullInt(v int64) sql.NullInt64 { return sql.NullInt64{Int64: v, Valid: v != 0} }
