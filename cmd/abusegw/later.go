@@ -13,8 +13,6 @@ func laterCmds(e *env) []*cobra.Command {
 	type later struct{ use, short, issue string }
 	var cmds []*cobra.Command
 	for _, l := range []later{
-		{"dispatch", "run every due helpdesk operation in the outbox, then exit", "#5 (outbox and connectors)"},
-		{"outbox", "list, retry or drop helpdesk operations", "#5 (outbox and connectors)"},
 		{"sync", "reconcile ticket statuses with the helpdesks now", "#6 (webhooks and reconcile)"},
 		{"report", "compliance figures: how many reports were acted on, how fast, why not", "#7 (compliance metrics)"},
 	} {

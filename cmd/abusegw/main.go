@@ -126,6 +126,8 @@ in the desk's helpdesk (Request Tracker, Znuny, Zammad, Jira, Freshdesk, GitLab)
 		newSchemaCmd(e, g),
 		newIngestCmd(e, g),
 		newCasesCmd(e, g),
+		newDispatchCmd(e, g),
+		newOutboxCmd(e, g),
 	)
 	root.AddCommand(laterCmds(e)...)
 	return root

@@ -17,6 +17,7 @@ import (
 	"github.com/abusegw/abusegw/gateway/contacts"
 	"github.com/abusegw/abusegw/gateway/content"
 	"github.com/abusegw/abusegw/gateway/ingest"
+	"github.com/abusegw/abusegw/gateway/outbox"
 	"github.com/abusegw/abusegw/gateway/routing"
 	"github.com/abusegw/abusegw/gateway/store"
 	"github.com/abusegw/abusegw/normalizer/auto"
@@ -33,6 +34,7 @@ type Runtime struct {
 	Aggregator *cases.Aggregator
 	Pipeline   *ingest.Pipeline
 	Connectors map[string]connectors.Connector
+	Dispatcher *outbox.Dispatcher
 }
 
 // BuildOptions are the runtime's surroundings.
@@ -51,7 +53,9 @@ func Build(ctx context.Context, cfg *config.Config, db *store.DB, o BuildOptions
 		o.Now = time.Now
 	}
 	rt := &Runtime{DB: db, Connectors: map[string]connectors.Connector{}}
+	limits := map[string]outbox.Limits{}
 	for _, k := range cfg.Connectors {
+		limits[k.Name()] = outbox.Limits{Concurrency: k.Config.Base().Concurrency, RateLimit: k.Config.Base().RateLimit}
 		t, err := registry.Lookup(k.Type())
 		if err != nil {
 			return nil, err
@@ -100,6 +104,13 @@ func Build(ctx context.Context, cfg *config.Config, db *store.DB, o BuildOptions
 		Normalizer: auto.Options{ShadowserverSchema: schema, CSV: cfg.Normalizer.CSV},
 		DataDir:    cfg.DataDir, InlineMax: cfg.Ingest.InlineMax, MaxReport: cfg.Ingest.MaxReport,
 		Logger: o.Logger, Now: o.Now,
+	})
+	if err != nil {
+		rt.Close()
+		return nil, err
+	}
+	rt.Dispatcher, err = outbox.NewDispatcher(db, outbox.Config{}, outbox.Options{
+		Connectors: rt.Connectors, Limits: limits, Logger: o.Logger, Registerer: o.Registerer, Now: o.Now,
 	})
 	if err != nil {
 		rt.Close()
