@@ -36,7 +36,7 @@ type Options struct {
 	// Unowned says what to do with what nobody owns: its catch-all customer
 	// is what CatchAll returns.
 	Unowned UnownedConfig
-	// Now is the clock (nil: time.Now), for the cache and file reloads.
+	// Now is the cache's clock (nil: time.Now).
 	Now func() time.Time
 	// Logger receives source errors and reloads (nil: discarded).
 	Logger *slog.Logger
@@ -119,7 +119,7 @@ func newSource(ctx context.Context, name string, c *SourceConfig, opts *Options)
 		case reload < 0:
 			reload = 0
 		}
-		return NewFileSource(ctx, name, path, format, reload, opts.Now, opts.Logger)
+		return NewFileSource(ctx, name, path, format, reload, opts.Logger)
 	case TypeSQL:
 		return newSQLSource(name, c)
 	case TypeHTTP:

@@ -27,54 +27,65 @@ type source interface {
 }
 
 // FileSource answers from a CSV or YAML file held in memory. Lookups never
-// block: a changed file is loaded in the background and swapped in whole;
-// a file that fails to load leaves the previous table in place and is
-// logged.
+// block and never touch the file: a background goroutine checks the file's
+// size, mtime and identity every reload interval, loads a changed file and
+// swaps the new table in whole (an atomic pointer). A file that fails to
+// load leaves the previous table in place and is logged.
 type FileSource struct {
 	name   string
 	path   string
 	format string
-	reload time.Duration // <= 0: never
-	now    func() time.Time
 	log    *slog.Logger
 
-	cur       atomic.Pointer[table]
-	nextCheck atomic.Int64 // UnixNano of the next change check
+	cur atomic.Pointer[table]
 
 	loadMu sync.Mutex // serializes Reload
+	mu     sync.Mutex // guards stamp
+	stamp  os.FileInfo
 
-	mu        sync.Mutex // guards the fields below
-	stamp     os.FileInfo
-	reloading bool
-	closed    bool
-	ctx       context.Context
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the watcher has stopped
 }
 
 var _ source = (*FileSource)(nil)
 
-// NewFileSource loads the file at path ("csv" or "yaml" format) and returns
-// a source that checks it for changes (mtime, size, identity) at most every
-// reload, on lookup; reload <= 0 turns that off. now and log may be nil.
-func NewFileSource(ctx context.Context, name, path, format string, reload time.Duration, now func() time.Time, log *slog.Logger) (*FileSource, error) {
-	if now == nil {
-		now = time.Now
-	}
+// NewFileSource loads the file at path ("csv" or "yaml" format) and
+// watches it for changes every reload (reload <= 0: never). log may be nil.
+// Tests move the watcher's clock with testing/synctest.
+func NewFileSource(ctx context.Context, name, path, format string, reload time.Duration, log *slog.Logger) (*FileSource, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	if format != "yaml" {
 		format = "csv"
 	}
-	s := &FileSource{name: name, path: path, format: format, reload: reload, now: now, log: log}
-	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	s := &FileSource{name: name, path: path, format: format, log: log, done: make(chan struct{})}
 	if _, err := s.Reload(ctx); err != nil {
-		s.cancel()
 		return nil, err
 	}
-	s.nextCheck.Store(now().Add(reload).UnixNano())
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel = cancel
+	if reload <= 0 {
+		close(s.done)
+		return s, nil
+	}
+	go s.watch(wctx, reload)
 	return s, nil
+}
+
+// watch reloads the file when it changed, every interval, until ctx ends.
+func (s *FileSource) watch(ctx context.Context, interval time.Duration) {
+	defer close(s.done)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			_, _ = s.Reload(ctx) // logs its own errors
+		}
+	}
 }
 
 // Name returns the source's name.
@@ -86,48 +97,10 @@ func (s *FileSource) Remote() bool { return false }
 // Len returns the number of networks, ASNs and domains loaded.
 func (s *FileSource) Len() int { return s.cur.Load().entries }
 
-// Lookup answers q from the table in memory. It never fails. Every reload
-// interval, one lookup checks whether the file changed and, if so, starts
-// loading it in the background.
+// Lookup answers q from the table in memory. It never fails.
 func (s *FileSource) Lookup(_ context.Context, q Query) (Customer, bool, error) {
-	t := s.cur.Load()
-	if s.reload > 0 {
-		s.maybeReload()
-	}
-	c, ok := t.lookup(q)
+	c, ok := s.cur.Load().lookup(q)
 	return c, ok, nil
-}
-
-// maybeReload checks for a change when one is due and starts a background
-// load when there is one.
-func (s *FileSource) maybeReload() {
-	next := s.nextCheck.Load()
-	now := s.now().UnixNano()
-	if now < next || !s.nextCheck.CompareAndSwap(next, now+int64(s.reload)) {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed || s.reloading {
-		return
-	}
-	fi, err := os.Stat(s.path)
-	if err != nil {
-		s.log.Warn("contacts file unreadable, keeping the loaded table", "source", s.name, "path", s.path, "error", err)
-		return
-	}
-	if sameFile(s.stamp, fi) {
-		return
-	}
-	s.reloading = true
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		_, _ = s.Reload(s.ctx) // logs its own errors
-		s.mu.Lock()
-		s.reloading = false
-		s.mu.Unlock()
-	}()
 }
 
 func sameFile(a, b os.FileInfo) bool {
@@ -143,7 +116,7 @@ func (s *FileSource) Reload(ctx context.Context) (bool, error) {
 	defer s.loadMu.Unlock()
 	before, err := os.Stat(s.path)
 	if err != nil {
-		err = fmt.Errorf("contacts source %s: %w", s.name, err)
+		err = fmt.Errorf("contacts source %s: file unreadable: %w", s.name, err)
 		s.logFailure(err)
 		return false, err
 	}
@@ -198,12 +171,9 @@ func (s *FileSource) Check(ctx context.Context) error {
 	return nil
 }
 
-// Close stops background reloads and waits for a running one.
+// Close stops the watcher and waits for a running reload.
 func (s *FileSource) Close() error {
-	s.mu.Lock()
-	s.closed = true
-	s.mu.Unlock()
 	s.cancel()
-	s.wg.Wait()
+	<-s.done
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -68,7 +69,7 @@ func newTestFileSource(t *testing.T, path string) *FileSource {
 	if strings.HasSuffix(path, ".yaml") {
 		format = "yaml"
 	}
-	s, err := NewFileSource(t.Context(), "file", path, format, 0, nil, nil)
+	s, err := NewFileSource(t.Context(), "file", path, format, 0, nil)
 	if err != nil {
 		t.Fatalf("loading %s: %v", path, err)
 	}
@@ -208,7 +209,7 @@ func TestFileBadRows(t *testing.T) {
 			if strings.HasSuffix(tt.file, ".yaml") {
 				format = "yaml"
 			}
-			_, err := NewFileSource(t.Context(), "file", p, format, 0, nil, nil)
+			_, err := NewFileSource(t.Context(), "file", p, format, 0, nil)
 			if err == nil {
 				t.Fatal("loaded, want an error")
 			}
@@ -266,87 +267,89 @@ func (b *syncBuffer) String() string {
 
 func TestFileReload(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	const h = "network,customer,name,email\n"
-	path := writeFile(t, dir, "c.csv", h+"10.0.0.0/8,old,Old,old@x.example\n")
-	clock := newFakeClock()
-	var logs syncBuffer
-	s, err := NewFileSource(t.Context(), "file", path, "csv", 10*time.Second, clock.Now, slog.New(slog.NewTextHandler(&logs, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	ip := Query{IP: netip.MustParseAddr("10.1.1.1")}
-	lookup := func() string {
-		t.Helper()
-		if _, _, err := s.Lookup(t.Context(), ip); err != nil {
-			t.Fatal(err)
-		}
-		s.wg.Wait() // a reload the lookup started; the next lookup sees it
-		c, _, err := s.Lookup(t.Context(), ip)
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		const h = "network,customer,name,email\n"
+		path := writeFile(t, dir, "c.csv", h+"10.0.0.0/8,old,Old,old@x.example\n")
+		var logs syncBuffer
+		s, err := NewFileSource(t.Context(), "file", path, "csv", 10*time.Second, slog.New(slog.NewTextHandler(&logs, nil)))
 		if err != nil {
 			t.Fatal(err)
 		}
-		return c.Key
-	}
-	// rewrite replaces the file and moves its mtime, as an editor would.
-	mtime := time.Now()
-	rewrite := func(content string) {
-		t.Helper()
-		writeFile(t, dir, "c.csv.tmp", content)
-		mtime = mtime.Add(time.Second)
-		if err := os.Chtimes(filepath.Join(dir, "c.csv.tmp"), mtime, mtime); err != nil {
+		defer s.Close()
+		lookup := func() string {
+			t.Helper()
+			c, _, err := s.Lookup(t.Context(), Query{IP: netip.MustParseAddr("10.1.1.1")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c.Key
+		}
+		// wait lets the fake clock run for d and the watcher finish.
+		wait := func(d time.Duration) {
+			time.Sleep(d)
+			synctest.Wait()
+		}
+		// rewrite replaces the file and moves its mtime, as an editor would.
+		mtime := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		rewrite := func(content string) {
+			t.Helper()
+			tmp := writeFile(t, dir, "c.csv.tmp", content)
+			mtime = mtime.Add(time.Second)
+			if err := os.Chtimes(tmp, mtime, mtime); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(tmp, path); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		if got := lookup(); got != "old" {
+			t.Fatalf("before: %q", got)
+		}
+		wait(time.Second) // off the tick
+		rewrite(h + "10.0.0.0/8,new,New,new@x.example\n")
+		wait(5 * time.Second)
+		if got := lookup(); got != "old" {
+			t.Fatalf("reloaded before the interval: %q", got)
+		}
+		wait(5 * time.Second)
+		if got := lookup(); got != "new" {
+			t.Fatalf("after the interval: %q, want new", got)
+		}
+
+		// A broken file keeps the table and is logged.
+		rewrite(h + "10.0.0.0/8,broken,Broken,not-an-address\n")
+		wait(10 * time.Second)
+		if got := lookup(); got != "new" {
+			t.Fatalf("after a broken file: %q, want new (kept)", got)
+		}
+		if l := logs.String(); !strings.Contains(l, "keeping the loaded table") || !strings.Contains(l, "c.csv:2:26: email") {
+			t.Errorf("log lacks the reload error:\n%s", l)
+		}
+
+		// The same broken file is not parsed again; a fixed one is.
+		if ok, err := s.Reload(t.Context()); ok || err != nil {
+			t.Errorf("Reload of the unchanged broken file = %v, %v; want false, nil", ok, err)
+		}
+		rewrite(h + "10.0.0.0/8,fixed,Fixed,fixed@x.example\n")
+		wait(10 * time.Second)
+		if got := lookup(); got != "fixed" {
+			t.Fatalf("after the fix: %q", got)
+		}
+
+		// A removed file keeps the table.
+		if err := os.Remove(path); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.Rename(filepath.Join(dir, "c.csv.tmp"), path); err != nil {
-			t.Fatal(err)
+		wait(10 * time.Second)
+		if got := lookup(); got != "fixed" {
+			t.Fatalf("after removal: %q", got)
 		}
-	}
-
-	if got := lookup(); got != "old" {
-		t.Fatalf("before: %q", got)
-	}
-	rewrite(h + "10.0.0.0/8,new,New,new@x.example\n")
-	clock.Advance(5 * time.Second)
-	if got := lookup(); got != "old" {
-		t.Fatalf("reloaded before the interval: %q", got)
-	}
-	clock.Advance(5 * time.Second)
-	if got := lookup(); got != "new" {
-		t.Fatalf("after the interval: %q, want new", got)
-	}
-
-	// A broken file keeps the table and is logged.
-	rewrite(h + "10.0.0.0/8,broken,Broken,not-an-address\n")
-	clock.Advance(10 * time.Second)
-	if got := lookup(); got != "new" {
-		t.Fatalf("after a broken file: %q, want new (kept)", got)
-	}
-	if l := logs.String(); !strings.Contains(l, "keeping the loaded table") || !strings.Contains(l, "c.csv:2:26: email") {
-		t.Errorf("log lacks the reload error:\n%s", l)
-	}
-
-	// The same broken file is not parsed again; a fixed one is.
-	if ok, err := s.Reload(t.Context()); ok || err != nil {
-		t.Errorf("Reload of the unchanged broken file = %v, %v; want false, nil", ok, err)
-	}
-	rewrite(h + "10.0.0.0/8,fixed,Fixed,fixed@x.example\n")
-	clock.Advance(10 * time.Second)
-	if got := lookup(); got != "fixed" {
-		t.Fatalf("after the fix: %q", got)
-	}
-
-	// A removed file keeps the table.
-	if err := os.Remove(path); err != nil {
-		t.Fatal(err)
-	}
-	clock.Advance(10 * time.Second)
-	if got := lookup(); got != "fixed" {
-		t.Fatalf("after removal: %q", got)
-	}
-	if !strings.Contains(logs.String(), "unreadable") {
-		t.Errorf("log lacks the unreadable file:\n%s", logs.String())
-	}
+		if !strings.Contains(logs.String(), "unreadable") {
+			t.Errorf("log lacks the unreadable file:\n%s", logs.String())
+		}
+	})
 }
 
 // TestFileReloadConcurrent runs lookups while the file is swapped, for the
@@ -356,8 +359,7 @@ func TestFileReloadConcurrent(t *testing.T) {
 	dir := t.TempDir()
 	const h = "network,customer,name,email\n"
 	path := writeFile(t, dir, "c.csv", h+"10.0.0.0/8,a,A,a@x.example\n")
-	clock := newFakeClock()
-	s, err := NewFileSource(t.Context(), "file", path, "csv", time.Second, clock.Now, nil)
+	s, err := NewFileSource(t.Context(), "file", path, "csv", time.Millisecond, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,7 +381,9 @@ func TestFileReloadConcurrent(t *testing.T) {
 			key = "b"
 		}
 		writeFile(t, dir, "c.csv", h+"10.0.0.0/8,"+key+",A,a@x.example\n"+strings.Repeat("#\n", i))
-		clock.Advance(time.Second)
+		if i%3 == 0 {
+			_, _ = s.Reload(ctx)
+		}
 		time.Sleep(time.Millisecond)
 	}
 	cancel()

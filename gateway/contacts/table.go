@@ -106,7 +106,7 @@ type netEntry struct {
 
 // table is a loaded file: immutable once built, shared by lookups.
 type table struct {
-	nets      bart.Table[netEntry]
+	nets      bart.Fast[netEntry] // ~25 % faster lookups than bart.Table for a little more memory
 	asns      map[int64]netEntry
 	domains   map[string]netEntry
 	customers []Customer
