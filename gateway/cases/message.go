@@ -135,13 +135,16 @@ type ipRow struct {
 	AddedAt   sql.NullTime `db:"added_at"`
 }
 
-// caseIPs loads the addresses of a case (those added at or after since,
-// when since is set), with the ports their events name.
+// caseIPs loads the addresses of a case (those reported after since, when
+// since is set), with the ports their events name. "After", not "at or
+// after": since is the time of the last message, and the addresses of the
+// session that sent it (a new case's first report) carry exactly that time
+// in seen_at; they were in that message and are not news.
 func (a *Aggregator) caseIPs(ctx context.Context, tx *sqlx.Tx, caseID int64, since time.Time) ([]content.IP, error) {
 	q := `SELECT ip, first_seen, last_seen, events, added_at FROM case_ips WHERE case_id = ?`
 	args := []any{caseID}
 	if !since.IsZero() {
-		q += ` AND seen_at >= ?`
+		q += ` AND seen_at > ?`
 		args = append(args, store.Time(since))
 	}
 	q += ` ORDER BY ip LIMIT ?`
@@ -254,14 +257,15 @@ func (a *Aggregator) enqueueReopen(ctx context.Context, tx *sqlx.Tx, cs *caseSta
 }
 
 // delta lists what is new since a point in time: addresses that joined the
-// case (added_at) or were reported again (seen_at) since then.
+// case (added_at) or were reported again (seen_at) after it (strictly: see
+// caseIPs).
 func (a *Aggregator) delta(ctx context.Context, tx *sqlx.Tx, caseID int64, since, now time.Time, events int) (*content.Delta, error) {
 	ips, err := a.caseIPs(ctx, tx, caseID, since)
 	if err != nil {
 		return nil, err
 	}
 	var newIPs int
-	if err := tx.GetContext(ctx, &newIPs, tx.Rebind(`SELECT count(*) FROM case_ips WHERE case_id = ? AND added_at >= ?`), caseID, store.Time(since)); err != nil {
+	if err := tx.GetContext(ctx, &newIPs, tx.Rebind(`SELECT count(*) FROM case_ips WHERE case_id = ? AND added_at > ?`), caseID, store.Time(since)); err != nil {
 		return nil, fmt.Errorf("counting new addresses of case %d: %w", caseID, err)
 	}
 	return &content.Delta{Since: since.UTC(), Events: events, IPs: ips, NewIPs: newIPs}, nil
