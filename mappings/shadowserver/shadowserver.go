@@ -8,8 +8,14 @@
 // kept as data, never hand-edited, so that `abusegw schema update` can replace
 // it at run time with a newer download (see normalizer/shadowserver).
 //
-// Licence note: the upstream repository declares no licence; see
-// shared/fixtures/SOURCES.md before redistributing.
+// legacy.json is abusegw's overlay of older and retired report definitions
+// (sinkhole_http_drone, botnet_drone, phish_url, the 2022 malware_url, …) in
+// the same shape. The parser consults it only for report types intelmq.json
+// lacks, or when a file's header lacks the required columns of the current
+// definition. See SOURCES.md for where both come from.
+//
+// Licence note: the upstream repository of intelmq.json declares no licence;
+// see SOURCES.md and shared/fixtures/SOURCES.md before redistributing.
 package shadowserver
 
 import _ "embed"
@@ -20,3 +26,9 @@ import _ "embed"
 //
 //go:embed intelmq.json
 var Schema []byte
+
+// Legacy is the embedded legacy.json, read-only by convention: LoadSchema
+// compiles it beside every schema.
+//
+//go:embed legacy.json
+var Legacy []byte

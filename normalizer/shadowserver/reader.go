@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -30,6 +31,10 @@ type Reader struct {
 	file   string
 	header []string
 	plan   *plan
+	// pending is a row read ahead to decide the report type, returned by
+	// the first Next.
+	pending     []string
+	pendingLine int
 }
 
 var _ normalizer.Reader = (*Reader)(nil)
@@ -81,25 +86,74 @@ func NewReader(r io.Reader, opts Options) (*Reader, error) {
 	if rep == nil && opts.Filename != "" {
 		rep, _ = s.ReportFromFilename(opts.Filename)
 	}
+	rd := &Reader{csv: cr, file: opts.Filename, header: header}
 	if rep == nil {
-		cands := s.Candidates(header)
+		cands := s.candidates(headerSet(header))
+		if len(cands) > 1 {
+			// IPv4 and IPv6 variants share their columns (scan_ntp and
+			// scan6_ntp): the first row's address tells them apart.
+			rec, err := cr.Read()
+			if err != nil && err != io.EOF {
+				return nil, fmt.Errorf("reading shadowserver report %s: %w", opts.Filename, err)
+			}
+			if err == nil {
+				rd.pending, rd.pendingLine = slices.Clone(rec), cr.Line()
+				cands = byAddressFamily(cands, header, rd.pending)
+			}
+		}
 		switch len(cands) {
 		case 1:
-			rep, _ = s.Lookup(cands[0])
+			rep = cands[0]
 		case 0:
 			return nil, fmt.Errorf("shadowserver report %s: neither the file name nor the header names a known report type: %w",
 				opts.Filename, normalizer.ErrUnrecognized)
 		default:
+			names := make([]string, len(cands))
+			for i, c := range cands {
+				names[i] = c.name
+			}
 			return nil, fmt.Errorf("shadowserver report %s: the header fits %s equally well; name the type: %w",
-				opts.Filename, strings.Join(cands, ", "), normalizer.ErrUnrecognized)
+				opts.Filename, strings.Join(names, ", "), normalizer.ErrUnrecognized)
 		}
 	}
-	return &Reader{
-		csv:    cr,
-		file:   opts.Filename,
-		header: header,
-		plan:   bind(rep, header),
-	}, nil
+	// An older file of a type whose current definition wants columns the
+	// file lacks reads with the legacy definition it fits, if any.
+	rd.plan = bind(s.Resolve(rep, header), header)
+	return rd, nil
+}
+
+// byAddressFamily keeps the candidates whose IP family (Report.IPv6)
+// matches the address in the first row's source.ip column. When the row
+// says nothing (no such column, no address), cands are returned as given.
+func byAddressFamily(cands []*Report, header, row []string) []*Report {
+	var out []*Report
+	decided := false
+	for _, c := range cands {
+		col := -1
+		for _, m := range c.required {
+			if m.key == "source.ip" {
+				col = slices.Index(header, m.column)
+				break
+			}
+		}
+		if col < 0 || col >= len(row) {
+			out = append(out, c)
+			continue
+		}
+		a, err := normalizer.ParseAddr(row[col])
+		if err != nil {
+			out = append(out, c)
+			continue
+		}
+		decided = true
+		if a.Is6() == c.IPv6() {
+			out = append(out, c)
+		}
+	}
+	if !decided || len(out) == 0 {
+		return cands
+	}
+	return out
 }
 
 // Report returns the report type being read.
@@ -120,16 +174,25 @@ func (r *Reader) Next() (normalizer.Event, error) {
 		return normalizer.Event{}, io.EOF
 	}
 	for {
-		rec, err := r.csv.Read()
-		if err == io.EOF {
-			return normalizer.Event{}, io.EOF
+		var (
+			rec  []string
+			line int
+		)
+		if r.pending != nil {
+			rec, line, r.pending = r.pending, r.pendingLine, nil
+		} else {
+			var err error
+			rec, err = r.csv.Read()
+			if err == io.EOF {
+				return normalizer.Event{}, io.EOF
+			}
+			if err != nil {
+				// With lazy quotes and free field counts only the
+				// underlying reader fails, and that ends the report.
+				return normalizer.Event{}, fmt.Errorf("reading shadowserver report %s: %w", r.file, err)
+			}
+			line = r.csv.Line()
 		}
-		if err != nil {
-			// With lazy quotes and free field counts only the underlying
-			// reader fails, and that ends the report.
-			return normalizer.Event{}, fmt.Errorf("reading shadowserver report %s: %w", r.file, err)
-		}
-		line := r.csv.Line()
 		// Concatenated reports repeat the header; it is not a row.
 		if r.plan.isHeader(rec) {
 			continue

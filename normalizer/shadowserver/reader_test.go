@@ -99,13 +99,11 @@ func TestFixtures(t *testing.T) {
 		"event4_sinkhole_dns.csv":       {wantType: "event_sinkhole_dns"},
 		"event4_sinkhole_http.csv":      {wantType: "event_sinkhole_http"},
 		// The 2022 fixture predates the "port" column that the 2026 schema
-		// requires for malware_url, so every row lacks a required field
-		// (IntelMQ rejects these rows the same way).
-		"malware_url.csv": {wantType: "malware_url", rejected: []rejection{
-			{2, "source.port", ErrMissingColumn},
-			{3, "source.port", ErrMissingColumn},
-			{4, "source.port", ErrMissingColumn},
-		}},
+		// requires for malware_url (IntelMQ with the current schema rejects
+		// every row); the legacy 2022 definition reads it.
+		"malware_url.csv": {wantType: "malware_url_2022"},
+		// Retired in the 2026 schema; the legacy overlay has it.
+		"phish_url.csv":                {wantType: "phish_url"},
 		"scan_ard.csv":                 {wantType: "scan_ard"},
 		"scan_chargen.csv":             {wantType: "scan_chargen"},
 		"scan_cisco_smart_install.csv": {wantType: "scan_cisco_smart_install"},
@@ -165,9 +163,6 @@ func TestFixtures(t *testing.T) {
 	seen := 0
 	for _, path := range files {
 		name := filepath.Base(path)
-		if name == "phish_url.csv" {
-			continue // TestUnknownReport
-		}
 		tc, ok := tests[name]
 		if !ok {
 			t.Errorf("fixture %s has no expectation in TestFixtures", name)
@@ -216,18 +211,12 @@ func TestFixtures(t *testing.T) {
 	}
 }
 
-// TestUnknownReport: phish_url.csv is a 2022 report type that Shadowserver
-// has since retired; the 2026 schema has no entry for it and its header fits
-// no other report well enough to guess.
+// TestUnknownReport: a header no report type, current or legacy, fits is
+// unrecognised, and so is a forced type nobody knows.
 func TestUnknownReport(t *testing.T) {
 	t.Parallel()
-	f, err := os.Open("testdata/phish_url.csv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	_, err = NewReader(f, Options{Filename: "phish_url.csv"})
-	if !errors.Is(err, normalizer.ErrUnrecognized) {
+	data := "\"when\",\"addr\",\"what\"\n\"2024-01-01 00:00:00\",192.0.2.1,x\n"
+	if _, err := NewReader(strings.NewReader(data), Options{Filename: "upload.csv"}); !errors.Is(err, normalizer.ErrUnrecognized) {
 		t.Fatalf("NewReader = %v, want ErrUnrecognized", err)
 	}
 	if _, err := NewReader(strings.NewReader("a,b\n"), Options{ReportType: "no_such_report"}); !errors.Is(err, ErrUnknownReport) {
@@ -514,6 +503,12 @@ func TestNewReaderTypeSelection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	httpScan, err := os.ReadFile("testdata/scan_http.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ntp6 := bytes.ReplaceAll(ntp, []byte("192.168.0."), []byte("2001:db8::"))
+	ntpNoIP := bytes.ReplaceAll(ntp, []byte("192.168.0."), []byte("host"))
 	tests := []struct {
 		name     string
 		data     []byte
@@ -527,7 +522,15 @@ func TestNewReaderTypeSelection(t *testing.T) {
 		{name: "file name with date and suffixes", data: ntp, opts: Options{Filename: "2019-10-15-scan_ntp-sample-asn.csv"}, want: "scan_ntp", wantRows: 3},
 		{name: "file_name differs from schema key", data: ntp, opts: Options{Filename: "2024-01-01-event4_sinkhole-de.csv"}, want: "event_sinkhole"},
 		{name: "unknown name, header detection", data: ipmi, opts: Options{Filename: "upload.csv"}, want: "scan_ipmi", wantRows: 95},
-		{name: "ambiguous header", data: ntp, opts: Options{}, wantErr: normalizer.ErrUnrecognized},
+		// scan_ntp and scan6_ntp share their header: the first row's
+		// address decides.
+		{name: "same header, IPv4 row", data: ntp, opts: Options{}, want: "scan_ntp", wantRows: 3},
+		{name: "same header, IPv6 row", data: ntp6, opts: Options{Filename: "upload.csv"}, want: "scan6_ntp", wantRows: 3},
+		{name: "same header, no rows", data: ntp[:bytes.IndexByte(ntp, '\n')+1], opts: Options{}, wantErr: normalizer.ErrUnrecognized},
+		{name: "same header, no address", data: ntpNoIP, opts: Options{}, wantErr: normalizer.ErrUnrecognized},
+		// scan_http and scan_cwmp differ by a column the file lacks: the
+		// address family narrows it to two, still ambiguous.
+		{name: "ambiguous header", data: httpScan, opts: Options{}, wantErr: normalizer.ErrUnrecognized},
 		{name: "not shadowserver", data: []byte("a,b,c\n1,2,3\n"), opts: Options{}, wantErr: normalizer.ErrUnrecognized},
 		{name: "empty input, no type", data: nil, opts: Options{}, wantErr: normalizer.ErrUnrecognized},
 		{name: "empty input, typed by name", data: nil, opts: Options{Filename: "scan_ntp.csv"}, wantRows: 0},

@@ -80,6 +80,7 @@ type Report struct {
 	optional  []mapping
 	constants []constField
 	columns   []string // every column the mappings read, in schema order, unique
+	legacy    bool     // from the legacy overlay
 }
 
 // Name is the report's key in the schema ("event_sinkhole_http").
@@ -120,6 +121,12 @@ func (r *Report) Constants() map[string]any {
 
 // Schema is a parsed and compiled Shadowserver report schema. It is
 // immutable and safe for concurrent use.
+//
+// Beside the current report types it holds the legacy overlay
+// (mappings/shadowserver/legacy.json): older and retired report
+// definitions, used only for report types the current schema lacks, or for
+// a file whose header lacks the required columns of the current definition
+// of its type (see Resolve).
 type Schema struct {
 	version   string
 	changeLog []string
@@ -127,6 +134,113 @@ type Schema struct {
 	byFile    map[string]*Report // by file_name
 	byFeed    map[string]*Report // by lower-cased feed_name
 	types     []string
+	legacy    *reportSet
+}
+
+// reportSet is the compiled legacy overlay. Unlike the current schema it
+// may hold several definitions with the same file_name (versions of one
+// report type).
+type reportSet struct {
+	version string
+	reports []*Report            // sorted by schema key
+	byName  map[string][]*Report // by schema key, file_name and lower-cased feed_name
+}
+
+func (l *reportSet) lookup(name string) []*Report {
+	if l == nil {
+		return nil
+	}
+	if rs, ok := l.byName[name]; ok {
+		return rs
+	}
+	return l.byName[strings.ToLower(name)]
+}
+
+// LegacyTypes returns the schema keys of the legacy overlay's report types,
+// sorted.
+func (s *Schema) LegacyTypes() []string {
+	if s.legacy == nil {
+		return nil
+	}
+	out := make([]string, len(s.legacy.reports))
+	for i, r := range s.legacy.reports {
+		out[i] = r.name
+	}
+	return out
+}
+
+// LegacyVersion is the legacy overlay's _meta.date_created.
+func (s *Schema) LegacyVersion() string {
+	if s.legacy == nil {
+		return ""
+	}
+	return s.legacy.version
+}
+
+// Legacy reports whether r comes from the legacy overlay.
+func (r *Report) Legacy() bool { return r.legacy }
+
+// IPv6 reports whether the report type is the IPv6 variant of a report
+// (Shadowserver's feed names say "IPv6").
+func (r *Report) IPv6() bool { return strings.Contains(r.feedName, "IPv6") }
+
+// Resolve returns the definition to read a file of report type rep with
+// the given header: rep itself when the header has all of rep's required
+// columns, otherwise the legacy definition of the same type (same
+// file_name) whose required columns the header has and whose columns fit
+// it best. When none fits, rep is returned, and its rows will be rejected
+// for the missing column.
+func (s *Schema) Resolve(rep *Report, headerColumns []string) *Report {
+	hdr := headerSet(headerColumns)
+	if rep.fits(hdr) {
+		return rep
+	}
+	var best *Report
+	bestScore := -1.0
+	for _, alt := range s.legacy.lookup(rep.fileName) {
+		if alt == rep || !alt.fits(hdr) {
+			continue
+		}
+		if sc := alt.score(hdr); sc > bestScore {
+			best, bestScore = alt, sc
+		}
+	}
+	if best == nil {
+		return rep
+	}
+	return best
+}
+
+// fits reports whether hdr has every required column of r.
+func (r *Report) fits(hdr map[string]bool) bool {
+	for _, m := range r.required {
+		if !hdr[m.column] {
+			return false
+		}
+	}
+	return true
+}
+
+// score is the Jaccard similarity of the header and the report's columns: a
+// report that knows every header column and expects no others scores 1.
+func (r *Report) score(hdr map[string]bool) float64 {
+	common := 0
+	for _, c := range r.columns {
+		if hdr[c] {
+			common++
+		}
+	}
+	return float64(common) / float64(len(hdr)+len(r.columns)-common)
+}
+
+func headerSet(headerColumns []string) map[string]bool {
+	hdr := make(map[string]bool, len(headerColumns))
+	for _, c := range headerColumns {
+		if c = cleanColumn(c); c != "" {
+			hdr[c] = true
+		}
+	}
+	return hdr
 }
 
 // Version is the schema's _meta.date_created, or "" if it has none.
@@ -140,7 +254,8 @@ func (s *Schema) Types() []string { return slices.Clone(s.types) }
 
 // Lookup finds a report type by its schema key ("event_sinkhole"), by the
 // name in Shadowserver's file names ("event4_sinkhole") or by its feed name
-// ("Sinkhole-Events IPv4", case-insensitive).
+// ("Sinkhole-Events IPv4", case-insensitive). The current schema is
+// searched first, then the legacy overlay ("sinkhole_http_drone").
 func (s *Schema) Lookup(reportType string) (*Report, bool) {
 	if r, ok := s.reports[reportType]; ok {
 		return r, true
@@ -148,8 +263,13 @@ func (s *Schema) Lookup(reportType string) (*Report, bool) {
 	if r, ok := s.byFile[reportType]; ok {
 		return r, true
 	}
-	r, ok := s.byFeed[strings.ToLower(reportType)]
-	return r, ok
+	if r, ok := s.byFeed[strings.ToLower(reportType)]; ok {
+		return r, true
+	}
+	if rs := s.legacy.lookup(reportType); len(rs) > 0 {
+		return rs[0], true
+	}
+	return nil, false
 }
 
 // ReportFromFilename returns the report type a Shadowserver file name
@@ -181,8 +301,81 @@ type metaDoc struct {
 // every report type. Any report that does not compile (an unknown converter,
 // an unknown harmonization field, a constant that does not fit its field, a
 // malformed entry) makes the whole schema invalid: the error lists them all
-// and wraps ErrSchema.
+// and wraps ErrSchema. The embedded legacy overlay is attached to every
+// schema loaded.
 func LoadSchema(data []byte) (*Schema, error) {
+	doc, err := parseSchemaDoc(data)
+	if err != nil {
+		return nil, err
+	}
+	s := &Schema{
+		version:   doc.version,
+		changeLog: doc.changeLog,
+		reports:   make(map[string]*Report, len(doc.reports)),
+		byFile:    make(map[string]*Report, len(doc.reports)),
+		byFeed:    make(map[string]*Report, len(doc.reports)),
+	}
+	var errs []error
+	for _, r := range doc.reports {
+		if prev, dup := s.byFile[r.fileName]; dup {
+			errs = append(errs, fmt.Errorf("report %s: file_name %q already used by %s", r.name, r.fileName, prev.name))
+			continue
+		}
+		s.reports[r.name] = r
+		s.byFile[r.fileName] = r
+		if _, dup := s.byFeed[strings.ToLower(r.feedName)]; !dup {
+			s.byFeed[strings.ToLower(r.feedName)] = r
+		}
+		s.types = append(s.types, r.name)
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%w: %w", ErrSchema, errors.Join(errs...))
+	}
+	if s.legacy, err = defaultLegacy(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// loadLegacy compiles a legacy overlay document, which has the shape of
+// intelmq.json but may define one file_name more than once.
+func loadLegacy(data []byte) (*reportSet, error) {
+	doc, err := parseSchemaDoc(data)
+	if err != nil {
+		return nil, err
+	}
+	l := &reportSet{version: doc.version, reports: doc.reports, byName: make(map[string][]*Report)}
+	for _, r := range doc.reports {
+		r.legacy = true
+		seen := make(map[string]bool, 3)
+		for _, k := range []string{r.name, r.fileName, strings.ToLower(r.feedName)} {
+			if !seen[k] {
+				seen[k] = true
+				l.byName[k] = append(l.byName[k], r)
+			}
+		}
+	}
+	return l, nil
+}
+
+// defaultLegacy compiles the embedded legacy overlay once.
+var defaultLegacy = sync.OnceValues(func() (*reportSet, error) {
+	l, err := loadLegacy(ssmap.Legacy)
+	if err != nil {
+		return nil, fmt.Errorf("loading embedded legacy shadowserver definitions: %w", err)
+	}
+	return l, nil
+})
+
+// schemaFile is a decoded and compiled schema document.
+type schemaFile struct {
+	version   string
+	changeLog []string
+	reports   []*Report // sorted by schema key
+}
+
+// parseSchemaDoc decodes a schema document and compiles its reports.
+func parseSchemaDoc(data []byte) (*schemaFile, error) {
 	var top map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&top); err != nil {
@@ -191,17 +384,13 @@ func LoadSchema(data []byte) (*Schema, error) {
 	if top == nil {
 		return nil, fmt.Errorf("%w: not a JSON object", ErrSchema)
 	}
-	s := &Schema{
-		reports: make(map[string]*Report, len(top)),
-		byFile:  make(map[string]*Report, len(top)),
-		byFeed:  make(map[string]*Report, len(top)),
-	}
+	doc := &schemaFile{}
 	if raw, ok := top["_meta"]; ok {
 		var meta metaDoc
 		if err := json.Unmarshal(raw, &meta); err != nil {
 			return nil, fmt.Errorf("%w: _meta: %w", ErrSchema, err)
 		}
-		s.version, s.changeLog = meta.DateCreated, meta.ChangeLog
+		doc.version, doc.changeLog = meta.DateCreated, meta.ChangeLog
 	}
 	// Sorted keys make duplicate detection and error order deterministic.
 	keys := make([]string, 0, len(top))
@@ -218,24 +407,15 @@ func LoadSchema(data []byte) (*Schema, error) {
 			errs = append(errs, err)
 			continue
 		}
-		if prev, dup := s.byFile[r.fileName]; dup {
-			errs = append(errs, fmt.Errorf("report %s: file_name %q already used by %s", k, r.fileName, prev.name))
-			continue
-		}
-		s.reports[k] = r
-		s.byFile[r.fileName] = r
-		if _, dup := s.byFeed[strings.ToLower(r.feedName)]; !dup {
-			s.byFeed[strings.ToLower(r.feedName)] = r
-		}
-		s.types = append(s.types, k)
+		doc.reports = append(doc.reports, r)
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%w: %w", ErrSchema, errors.Join(errs...))
 	}
-	if len(s.reports) == 0 {
+	if len(doc.reports) == 0 {
 		return nil, fmt.Errorf("%w: no report types", ErrSchema)
 	}
-	return s, nil
+	return doc, nil
 }
 
 // defaultSchema parses the embedded schema once; the embedded bytes never
@@ -436,8 +616,9 @@ func ReportTypeFromFilename(name string) (string, bool) {
 
 // Detection thresholds, tuned on the IntelMQ test reports: a true match of
 // a (possibly older) header scores 0.68 to 0.98, while the best wrong guess
-// for a report the schema lacks (phish_url) scores 0.6; report types that
-// differ by one column score within 0.05 of each other.
+// among current types for a report the current schema lacks (phish_url)
+// scores 0.6; report types that differ by one column score within 0.05 of
+// each other.
 const (
 	minDetectScore = 0.65
 	detectMargin   = 0.05
@@ -445,60 +626,65 @@ const (
 
 // Candidates returns the report types whose columns fit headerColumns best,
 // best first. It is empty when no report type has all its required columns
-// in the header or the fit is weak. More than one candidate means the header
+// in the header or the fit is weak. The legacy overlay is scored only when
+// no current report type fits. More than one candidate means the header
 // alone cannot tell them apart: scan_http and scan6_http share their
 // columns, scan_http and scan_cwmp differ by one.
 func (s *Schema) Candidates(headerColumns []string) []string {
-	hdr := make(map[string]bool, len(headerColumns))
-	for _, c := range headerColumns {
-		if c = cleanColumn(c); c != "" {
-			hdr[c] = true
-		}
-	}
+	hdr := headerSet(headerColumns)
 	if len(hdr) == 0 {
 		return nil
 	}
+	reps := s.candidates(hdr)
+	out := make([]string, len(reps))
+	for i, r := range reps {
+		out[i] = r.name
+	}
+	return out
+}
+
+// candidates is Candidates with the reports themselves.
+func (s *Schema) candidates(hdr map[string]bool) []*Report {
+	current := make([]*Report, len(s.types))
+	for i, name := range s.types {
+		current[i] = s.reports[name]
+	}
+	if c := scoreReports(current, hdr); len(c) > 0 {
+		return c
+	}
+	// Only a header no current report type fits may be an older format.
+	if s.legacy == nil {
+		return nil
+	}
+	return scoreReports(s.legacy.reports, hdr)
+}
+
+// scoreReports returns the reports that fit hdr best: see Candidates.
+func scoreReports(reports []*Report, hdr map[string]bool) []*Report {
 	type scored struct {
-		name  string
+		rep   *Report
 		score float64
 	}
 	var all []scored
 	best := 0.0
-	for _, name := range s.types {
-		r := s.reports[name]
-		ok := true
-		for _, m := range r.required {
-			if !hdr[m.column] {
-				ok = false
-				break
-			}
-		}
-		if !ok {
+	for _, r := range reports {
+		if !r.fits(hdr) {
 			continue
 		}
-		common := 0
-		for _, c := range r.columns {
-			if hdr[c] {
-				common++
-			}
-		}
-		// Jaccard similarity of the header and the report's columns: a
-		// report that knows every header column and expects no others
-		// scores 1.
-		score := float64(common) / float64(len(hdr)+len(r.columns)-common)
-		all = append(all, scored{name, score})
-		best = max(best, score)
+		sc := r.score(hdr)
+		all = append(all, scored{r, sc})
+		best = max(best, sc)
 	}
 	if best < minDetectScore {
 		return nil
 	}
 	slices.SortStableFunc(all, func(a, b scored) int { return cmp.Compare(b.score, a.score) })
-	var out []string
+	var out []*Report
 	for _, c := range all {
 		if c.score < best-detectMargin {
 			break
 		}
-		out = append(out, c.name)
+		out = append(out, c.rep)
 	}
 	return out
 }

@@ -252,8 +252,12 @@ func TestDetectType(t *testing.T) {
 		{"scan_ntp.csv", "", []string{"scan6_ntp", "scan_ntp"}},
 		// scan_http and scan_cwmp differ by one column the 2019 file lacks.
 		{"scan_http.csv", "", []string{"scan6_cwmp", "scan_cwmp", "scan6_http", "scan_http"}},
-		// Not in the schema; blocklist fits at 0.6, too weak to guess.
-		{"phish_url.csv", "", nil},
+		// Not in the current schema (blocklist fits at 0.6, too weak to
+		// guess); the legacy overlay has it.
+		{"phish_url.csv", "phish_url", nil},
+		// The current malware_url wants a port column this 2022 file
+		// lacks, so no current type fits; the legacy 2022 definition does.
+		{"malware_url.csv", "malware_url_2022", nil},
 	}
 	for _, tc := range tests {
 		b, err := os.ReadFile(filepath.Join("testdata", tc.file))
