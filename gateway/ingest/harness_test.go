@@ -382,3 +382,7 @@ func addrs(ips []content.IP) []string {
 	slices.Sort(out)
 	return out
 }
+
+func readTestdata(name string) ([]byte, error) {
+	return os.ReadFile(filepath.Join("testdata", name))
+}
