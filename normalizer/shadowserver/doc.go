@@ -31,6 +31,16 @@
 //   - Empty values ("", and "-" or "N/A" for harmonization fields, as
 //     IntelMQ's Message.add) are not set.
 //
+// Older files: beside the current schema every Schema holds a legacy
+// overlay (mappings/shadowserver/legacy.json, same shape) of retired and
+// changed report definitions. Lookup falls back to it for a type the
+// current schema lacks (sinkhole_http_drone, phish_url); Resolve picks a
+// legacy definition of the same type when a file's header lacks a required
+// column of the current one (the 2022 malware_url without port); header
+// detection scores it only when no current type fits. When a header fits
+// an IPv4 and an IPv6 variant equally (scan_ntp, scan6_ntp) and the file
+// name does not say, the first row's address decides.
+//
 // Every event also carries feed.name (the schema's feed_name),
 // feed.provider "Shadowserver", feed.documentation (the schema's url) and a
 // RawRef with the file name and the CSV line of the row. Timestamps without

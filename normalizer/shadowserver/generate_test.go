@@ -402,7 +402,8 @@ func FuzzReader(f *testing.F) {
 	}
 	types := s.Types()
 	files, _ := filepath.Glob("testdata/*.csv")
-	for _, path := range files {
+	legacy, _ := filepath.Glob("testdata/legacy/*.csv")
+	for _, path := range append(files, legacy...) {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			f.Fatal(err)
