@@ -9,8 +9,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/abusegw/abusegw/connectors"
 	"github.com/abusegw/abusegw/gateway/app"
 	"github.com/abusegw/abusegw/gateway/config"
+	"github.com/abusegw/abusegw/gateway/store"
 )
 
 func newCheckCmd(e *env, g *globals) *cobra.Command {
@@ -39,7 +41,9 @@ check and exits 0 only when all is well.`,
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
 			problems := 0
-			for _, c := range checks(cfg) {
+			list, cleanup := checks(cfg)
+			defer cleanup()
+			for _, c := range list {
 				if err := c.run(ctx); err != nil {
 					problems++
 					for _, line := range strings.Split(err.Error(), "\n") {
@@ -64,15 +68,19 @@ type check struct {
 	run  func(ctx context.Context) error
 }
 
-func checks(cfg *config.Config) []check {
-	return []check{{
+// checks lists what check verifies: the database, then (over it) the
+// wiring, every contact source and every helpdesk.
+func checks(cfg *config.Config) ([]check, func()) {
+	var db *store.DB
+	var rt *app.Runtime
+	out := []check{{
 		name: "database",
 		run: func(ctx context.Context) error {
-			db, err := app.OpenDB(ctx, cfg)
+			var err error
+			db, err = app.OpenDB(ctx, cfg)
 			if err != nil {
 				return err
 			}
-			defer db.Close()
 			current, target, err := db.SchemaVersion(ctx)
 			if err != nil {
 				return err
@@ -82,5 +90,51 @@ func checks(cfg *config.Config) []check {
 			}
 			return nil
 		},
+	}, {
+		name: "templates, routing and contact sources load",
+		run: func(ctx context.Context) error {
+			if db == nil {
+				return errors.New("skipped: no database")
+			}
+			var err error
+			rt, err = app.Build(ctx, cfg, db, app.BuildOptions{})
+			return err
+		},
 	}}
+	if len(cfg.Contacts) > 0 {
+		out = append(out, check{
+			name: "contact sources answer",
+			run: func(ctx context.Context) error {
+				if rt == nil {
+					return errors.New("skipped: the contact sources did not load")
+				}
+				// One error per failing source, each naming it.
+				return errors.Join(rt.Contacts.Check(ctx)...)
+			},
+		})
+	}
+	for _, k := range cfg.Connectors {
+		out = append(out, check{
+			name: fmt.Sprintf("connector %s (%s)", k.Name(), k.Type()),
+			run: func(ctx context.Context) error {
+				if rt == nil {
+					return errors.New("skipped: the connectors did not load")
+				}
+				c, ok := rt.Connectors[k.Name()].(connectors.Checker)
+				if !ok {
+					return nil
+				}
+				return errors.Join(c.Check(ctx)...)
+			},
+		})
+	}
+	cleanup := func() {
+		if rt != nil {
+			rt.Close()
+		}
+		if db != nil {
+			db.Close()
+		}
+	}
+	return out, cleanup
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -72,6 +73,11 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Op
 			ConstLabels: prometheus.Labels{"version": opts.Version, "dialect": db.Dialect().Name()},
 		}, func() float64 { return 1 }),
 	)
+	rt, err := Build(ctx, cfg, db, BuildOptions{Logger: logger, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
 	router, err := api.NewRouter(api.Deps{Ready: db, Registry: reg, Logger: logger})
 	if err != nil {
 		return err
@@ -92,6 +98,17 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Op
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	// The background work stops with ctx; shutdown waits for it below.
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	var workers sync.WaitGroup
+	for _, w := range rt.workers(cfg, logger) {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			w(workCtx)
+		}()
+	}
 	logger.Info("abusegw serving", "listen", ln.Addr().String(), "database", db.String(), "version", opts.Version)
 	if opts.OnListen != nil {
 		opts.OnListen(ln.Addr())
@@ -103,6 +120,7 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Op
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down", "timeout", cfg.HTTP.ShutdownTimeout.String())
+	stopWork()
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.HTTP.ShutdownTimeout)
 	defer cancel()
 	start := time.Now()
@@ -112,6 +130,7 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Op
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("http server: %w", err)
 	}
+	workers.Wait()
 	logger.Info("stopped", "took", time.Since(start).String())
 	return nil
 }

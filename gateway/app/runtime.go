@@ -127,3 +127,43 @@ func (rt *Runtime) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// workers are the background loops of `serve`: the outbox dispatcher (when a
+// helpdesk is configured), and the periodic work that turns pending events
+// into updates and finishes reports whose processing was interrupted.
+func (rt *Runtime) workers(cfg *config.Config, logger *slog.Logger) []func(context.Context) {
+	var ws []func(context.Context)
+	if len(rt.Connectors) > 0 {
+		ws = append(ws, func(ctx context.Context) {
+			if err := rt.Dispatcher.Run(ctx); err != nil {
+				logger.Error("outbox dispatcher stopped", "err", err)
+			}
+		})
+	}
+	ws = append(ws, func(ctx context.Context) {
+		t := time.NewTicker(time.Minute)
+		defer t.Stop()
+		for {
+			if sum, err := rt.Pipeline.ProcessPending(ctx); err != nil {
+				if ctx.Err() == nil {
+					logger.Error("processing pending reports", "err", err)
+				}
+			} else if sum.Reports > 0 {
+				logger.Info("processed pending reports", "reports", sum.Reports, "events", sum.Events)
+			}
+			if n, err := rt.Aggregator.FlushUpdates(ctx, rt.DB); err != nil {
+				if ctx.Err() == nil {
+					logger.Error("enqueuing case updates", "err", err)
+				}
+			} else if n > 0 {
+				logger.Info("case updates enqueued", "cases", n)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	})
+	return ws
+}
