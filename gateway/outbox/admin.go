@@ -8,7 +8,6 @@ import (
 	"github.com/abusegw/abusegw/gateway/store"
 )
 
-
 // List returns operations; state "" means those not completed, "all" every
 // one, else one state (available, running, retryable, completed, dead,
 // cancelled).
