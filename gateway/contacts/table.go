@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -91,10 +92,10 @@ type entryKey struct {
 }
 
 // pending is one network, ASN or domain with its customer, before the
-// customers are interned.
+// table is built.
 type pending struct {
 	key  entryKey
-	cust Customer
+	cust uint32 // index into builder.custs
 	line int
 }
 
@@ -149,17 +150,29 @@ func (t *table) customer(e netEntry) Customer {
 }
 
 // builder collects rows into a table: it merges repeated rows of one key
-// (their e-mails and tags add up) and interns equal customers.
+// (their e-mails and tags add up) and interns equal customers, so that a
+// customer's cells are parsed and validated once, however many networks it
+// has.
 type builder struct {
 	file    string
 	source  string
-	index   map[entryKey]int
+	nets    map[netip.Prefix]int
+	asns    map[int64]int
+	domains map[string]int
 	pending []pending
+	custs   []Customer
+	byCells map[string]uint32 // a row's customer cells → index into custs
+	merged  map[string]uint32 // a merged customer's content → index into custs
+	buf     []byte
 	errs    []error
 }
 
 func newBuilder(file, source string) *builder {
-	return &builder{file: file, source: source, index: map[entryKey]int{}}
+	return &builder{
+		file: file, source: source,
+		nets: map[netip.Prefix]int{}, asns: map[int64]int{}, domains: map[string]int{},
+		byCells: map[string]uint32{}, merged: map[string]uint32{},
+	}
 }
 
 // fail records a bad row; it reports whether loading should go on.
@@ -220,39 +233,92 @@ func (b *builder) add(cells *[numColumns]cell, line int) bool {
 		return b.fail(perr(keyCol, errors.New("give one of network, asn, domain per row")))
 	}
 
-	cc := CustomerConfig{
-		Customer:  cells[colCustomer].value,
-		Name:      cells[colName].value,
-		Email:     splitList(cells[colEmail].value),
-		Connector: cells[colConnector].value,
-		Queue:     cells[colQueue].value,
-		Language:  cells[colLanguage].value,
-		Tags:      splitList(cells[colTags].value),
+	buf := b.buf[:0]
+	for c := colCustomer; c < numColumns; c++ {
+		buf = append(buf, cells[c].value...)
+		buf = append(buf, 0)
 	}
-	cust, err := cc.customer(b.source)
-	if err != nil {
-		var fe *fieldError
-		if errors.As(err, &fe) {
-			c, _ := columnByName(fe.field)
-			return b.fail(perr(c, fe.err))
+	b.buf = buf
+	idx, ok := b.byCells[string(buf)]
+	if !ok {
+		cc := CustomerConfig{
+			Customer:  cells[colCustomer].value,
+			Name:      cells[colName].value,
+			Email:     splitList(cells[colEmail].value),
+			Connector: cells[colConnector].value,
+			Queue:     cells[colQueue].value,
+			Language:  cells[colLanguage].value,
+			Tags:      splitList(cells[colTags].value),
 		}
-		return b.fail(&ParseError{File: b.file, Line: line, Err: err})
+		cust, err := cc.customer(b.source)
+		if err != nil {
+			var fe *fieldError
+			if errors.As(err, &fe) {
+				c, _ := columnByName(fe.field)
+				return b.fail(perr(c, fe.err))
+			}
+			return b.fail(&ParseError{File: b.file, Line: line, Err: err})
+		}
+		idx = uint32(len(b.custs))
+		b.custs = append(b.custs, cloneCustomer(cust))
+		b.byCells[string(buf)] = idx
 	}
-	if i, ok := b.index[key]; ok {
-		p := &b.pending[i]
-		if p.cust.Key != cust.Key {
-			return b.fail(perr(keyCol, fmt.Errorf("%s is already given to customer %q on line %d", keyString(key), p.cust.Key, p.line)))
-		}
-		for _, e := range cust.Emails {
-			p.cust.Emails = appendUnique(p.cust.Emails, e)
-		}
-		for _, tg := range cust.Tags {
-			p.cust.Tags = appendUnique(p.cust.Tags, tg)
-		}
+
+	var i int
+	var dup bool
+	switch key.kind {
+	case keyNetwork:
+		i, dup = b.nets[key.pfx]
+	case keyASN:
+		i, dup = b.asns[key.asn]
+	case keyDomain:
+		i, dup = b.domains[key.domain]
+	}
+	if dup {
+		return b.merge(&b.pending[i], idx, keyCol, perr)
+	}
+	n := len(b.pending)
+	switch key.kind {
+	case keyNetwork:
+		b.nets[key.pfx] = n
+	case keyASN:
+		b.asns[key.asn] = n
+	case keyDomain:
+		key.domain = strings.Clone(key.domain)
+		b.domains[key.domain] = n
+	}
+	b.pending = append(b.pending, pending{key: key, cust: idx, line: line})
+	return true
+}
+
+// merge adds a repeated row's customer to the first row of its key: the
+// same customer id adds its e-mails and tags, another id is an error.
+func (b *builder) merge(p *pending, idx uint32, keyCol column, perr func(column, error) *ParseError) bool {
+	if p.cust == idx {
 		return true
 	}
-	b.index[key] = len(b.pending)
-	b.pending = append(b.pending, pending{key: key, cust: cust, line: line})
+	old, add := b.custs[p.cust], b.custs[idx]
+	if old.Key != add.Key {
+		return b.fail(perr(keyCol, fmt.Errorf("%s is already given to customer %q on line %d", keyString(p.key), old.Key, p.line)))
+	}
+	m := old
+	m.Emails = slices.Clone(old.Emails)
+	m.Tags = slices.Clone(old.Tags)
+	for _, e := range add.Emails {
+		m.Emails = appendUnique(m.Emails, e)
+	}
+	for _, tg := range add.Tags {
+		m.Tags = appendUnique(m.Tags, tg)
+	}
+	var kb strings.Builder
+	writeCustomerKey(&kb, &m)
+	if j, ok := b.merged[kb.String()]; ok {
+		p.cust = j
+		return true
+	}
+	p.cust = uint32(len(b.custs))
+	b.custs = append(b.custs, m)
+	b.merged[kb.String()] = p.cust
 	return true
 }
 
@@ -271,9 +337,12 @@ func (b *builder) build() (*table, error) {
 	if len(b.errs) > 0 {
 		return nil, errors.Join(b.errs...)
 	}
-	t := &table{asns: map[int64]netEntry{}, domains: map[string]netEntry{}, entries: len(b.pending)}
-	interned := map[string]uint32{}
-	var kb strings.Builder
+	t := &table{
+		asns:      make(map[int64]netEntry, len(b.asns)),
+		domains:   make(map[string]netEntry, len(b.domains)),
+		customers: b.custs,
+		entries:   len(b.pending),
+	}
 	// The canonical names of all networks share one allocation.
 	var arena []byte
 	offsets := make([]uint32, 0, len(b.pending))
@@ -285,26 +354,17 @@ func (b *builder) build() (*table, error) {
 	}
 	names := string(arena)
 	for i, p := range b.pending {
-		kb.Reset()
-		writeCustomerKey(&kb, &p.cust)
-		idx, ok := interned[kb.String()]
-		if !ok {
-			idx = uint32(len(t.customers))
-			interned[kb.String()] = idx
-			t.customers = append(t.customers, cloneCustomer(p.cust))
-		}
 		switch p.key.kind {
 		case keyNetwork:
 			end := len(names)
 			if i+1 < len(offsets) {
 				end = int(offsets[i+1])
 			}
-			t.nets.Insert(p.key.pfx, netEntry{network: names[offsets[i]:end], cust: idx})
+			t.nets.Insert(p.key.pfx, netEntry{network: names[offsets[i]:end], cust: p.cust})
 		case keyASN:
-			t.asns[p.key.asn] = netEntry{network: keyString(p.key), cust: idx}
+			t.asns[p.key.asn] = netEntry{network: keyString(p.key), cust: p.cust}
 		case keyDomain:
-			d := strings.Clone(p.key.domain)
-			t.domains[d] = netEntry{network: d, cust: idx}
+			t.domains[p.key.domain] = netEntry{network: p.key.domain, cust: p.cust}
 		}
 	}
 	return t, nil
