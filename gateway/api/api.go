@@ -29,6 +29,9 @@ type Deps struct {
 	Logger   *slog.Logger
 	// ReadyTimeout bounds one readiness check. Default 5 s.
 	ReadyTimeout time.Duration
+	// Mount lets other packages add their routes (ingest API, webhooks,
+	// compliance metrics) without this package knowing them.
+	Mount []func(r gin.IRouter)
 }
 
 // Error is the JSON body of every 4xx and 5xx answer.
@@ -71,6 +74,9 @@ func NewRouter(d Deps) (*gin.Engine, error) {
 		ErrorLog:          slog.NewLogLogger(d.Logger.Handler(), slog.LevelError),
 		EnableOpenMetrics: false,
 	})))
+	for _, m := range d.Mount {
+		m(r)
+	}
 	return r, nil
 }
 
