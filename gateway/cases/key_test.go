@@ -2,7 +2,6 @@ package cases
 
 import (
 	"context"
-	"slices"
 	"strings"
 	"testing"
 	"time"
