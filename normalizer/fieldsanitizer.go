@@ -40,10 +40,27 @@ type FieldSanitizer struct {
 // unknown key is a *FieldError wrapping ErrUnknownField. extra.* keys are
 // accepted and store values as given, as Event.Set does.
 func SanitizerFor(key string) (*FieldSanitizer, error) {
+	if f, ok := sanitizers[key]; ok {
+		return f, nil
+	}
 	typ, ok := FieldType(key)
 	if !ok || key == "extra." {
 		return nil, &FieldError{Field: key, Err: ErrUnknownField}
 	}
+	return newFieldSanitizer(key, typ), nil
+}
+
+// sanitizers holds one shared FieldSanitizer per harmonization field. It is
+// built once and never changed.
+var sanitizers = func() map[string]*FieldSanitizer {
+	m := make(map[string]*FieldSanitizer, len(fieldTypes))
+	for k, t := range fieldTypes {
+		m[k] = newFieldSanitizer(k, t)
+	}
+	return m
+}()
+
+func newFieldSanitizer(key, typ string) *FieldSanitizer {
 	f := &FieldSanitizer{key: key, typ: typ}
 	switch {
 	case stringTyped(typ), typ == "DateTime":
@@ -55,7 +72,7 @@ func SanitizerFor(key string) (*FieldSanitizer, error) {
 	case typ == "Boolean":
 		f.kind = KindBool
 	}
-	return f, nil
+	return f
 }
 
 // Key is the field's harmonization name.
