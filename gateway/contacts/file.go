@@ -30,7 +30,30 @@ type source interface {
 // block and never touch the file: a background goroutine checks the file's
 // size, mtime and identity every reload interval, loads a changed file and
 // swaps the new table in whole (an atomic pointer). A file that fails to
-// load leaves the previous table in place and is logged.
+// load leaves the previous table in place and is logged. Write the file
+// elsewhere and rename it into place; a file that changes while it is read
+// is read again at the next check.
+//
+// CSV: a header names the columns in any order: network (CIDR or one
+// address, v4 or v6), asn (64496 or AS64496) or domain (matches its
+// subdomains too), each row setting exactly one of them; customer, name and
+// email; optionally connector, queue, language and tags. E-mails and tags
+// are separated by ";" or "," in a cell, and a row repeated for the same
+// network adds its e-mails. Lines starting with # are comments.
+//
+//	network,customer,name,email,connector,queue,language,tags
+//	192.0.2.0/24,c-1001,Example GmbH,abuse@example.com;noc@example.com,rt,abuse,de,dsl
+//	2001:db8::/32,c-1002,Example AG,abuse@example.org,,,,
+//
+// YAML: a list of entries with the same keys; email and tags may be lists.
+//
+//   - network: 192.0.2.0/24
+//     customer: c-1001
+//     name: Example GmbH
+//     email: [abuse@example.com, noc@example.com]
+//
+// The longest matching prefix wins. A bad row is a [*ParseError] naming
+// the file, line and column; up to 20 are reported at once.
 type FileSource struct {
 	name   string
 	path   string
