@@ -17,6 +17,7 @@ import (
 
 	"github.com/abusegw/abusegw/gateway/cases"
 	"github.com/abusegw/abusegw/gateway/contacts"
+	"github.com/abusegw/abusegw/gateway/metrics"
 	"github.com/abusegw/abusegw/gateway/routing"
 	"github.com/abusegw/abusegw/gateway/secret"
 	"github.com/abusegw/abusegw/normalizer/csvmap"
@@ -55,6 +56,8 @@ type Config struct {
 	Desk cases.Desk `yaml:"desk"`
 	// Templates configures ticket texts.
 	Templates Templates `yaml:"templates"`
+	// Metrics configures the compliance figures (SLA, relapse window, not-acted reasons).
+	Metrics metrics.Config `yaml:"metrics"`
 }
 
 // Ingest configures report storage.
