@@ -499,7 +499,9 @@ func (d *Dispatcher) record(ctx context.Context, r Row, res string, opErr error)
 			next, attempt = now.Add(ra), r.Attempt-1
 		}
 	}
-	if outcome != "dead" && r.Attempt >= r.MaxAttempts {
+	// attempt, not r.Attempt: a snoozed attempt (Retry-After) was not
+	// used up, so it cannot be the last one.
+	if outcome != "dead" && attempt >= r.MaxAttempts {
 		outcome = "dead"
 	}
 	var err error
