@@ -13,7 +13,6 @@ func laterCmds(e *env) []*cobra.Command {
 	type later struct{ use, short, issue string }
 	var cmds []*cobra.Command
 	for _, l := range []later{
-		{"sync", "reconcile ticket statuses with the helpdesks now", "#6 (webhooks and reconcile)"},
 		{"report", "compliance figures: how many reports were acted on, how fast, why not", "#7 (compliance metrics)"},
 	} {
 		cmds = append(cmds, &cobra.Command{

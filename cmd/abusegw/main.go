@@ -127,7 +127,10 @@ in the desk's helpdesk (Request Tracker, Znuny, Zammad, Jira, Freshdesk, GitLab)
 		newIngestCmd(e, g),
 		newCasesCmd(e, g),
 		newDispatchCmd(e, g),
+		newSyncCmd(e, g),
 		newOutboxCmd(e, g),
+		newReportsCmd(e, g),
+		newReprocessCmd(e, g),
 	)
 	root.AddCommand(laterCmds(e)...)
 	return root

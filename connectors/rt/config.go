@@ -49,6 +49,13 @@ type Config struct {
 	// PageSize is how many tickets one ListUpdated page holds (1-100,
 	// RT's maximum); default 100.
 	PageSize int `yaml:"page_size"`
+
+	// WebhookSecret is the shared secret that the abusegw scrip in RT
+	// (deploy/rt) signs its status-change POSTs with (HMAC-SHA256 over the
+	// body). Without it, POST /webhooks/{name} refuses every request.
+	WebhookSecret     secret.Redacted `yaml:"webhook_secret"`
+	WebhookSecretEnv  string          `yaml:"webhook_secret_env"`
+	WebhookSecretFile string          `yaml:"webhook_secret_file"`
 }
 
 // Defaults.
@@ -73,6 +80,10 @@ func (c *Config) tokenRef() secret.Ref {
 	return secret.Ref{Value: string(c.Token), Env: c.TokenEnv, File: c.TokenFile}
 }
 
+func (c *Config) webhookSecretRef() secret.Ref {
+	return secret.Ref{Value: string(c.WebhookSecret), Env: c.WebhookSecretEnv, File: c.WebhookSecretFile}
+}
+
 func (c *Config) passwordRef() secret.Ref {
 	return secret.Ref{Value: string(c.Password), Env: c.PasswordEnv, File: c.PasswordFile}
 }
@@ -92,6 +103,9 @@ func (c *Config) Validate() error {
 	}
 	if err := pw.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("password: %w", err))
+	}
+	if err := c.webhookSecretRef().Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("webhook_secret: %w", err))
 	}
 	switch {
 	case tok.IsSet() && (c.User != "" || pw.IsSet()):

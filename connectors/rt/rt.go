@@ -38,6 +38,7 @@ type Client struct {
 	base     string // URL without the trailing slash: human links hang off it
 	api      string // base + "/REST/2.0"
 	auth     secret.Redacted
+	hookKey  secret.Redacted // webhook HMAC secret; "" refuses webhooks
 	hc       *http.Client
 	statuses *status.Map
 	log      *slog.Logger
@@ -50,6 +51,7 @@ var (
 	_ connectors.CommentFinder   = (*Client)(nil)
 	_ connectors.Checker         = (*Client)(nil)
 	_ connectors.ClosureReasoner = (*Client)(nil)
+	_ connectors.WebhookParser   = (*Client)(nil)
 )
 
 // maxAnswer bounds how much of an answer is read: a search page of 100
@@ -78,6 +80,13 @@ func New(cfg *Config, deps connectors.Deps) (*Client, error) {
 		req, _ := http.NewRequest(http.MethodGet, "/", nil) // constant, cannot fail
 		req.SetBasicAuth(c.cfg.User, pw)
 		c.auth = secret.Redacted(req.Header.Get("Authorization"))
+	}
+	if ref := c.cfg.webhookSecretRef(); ref.IsSet() {
+		v, err := ref.Resolve()
+		if err != nil {
+			return nil, fmt.Errorf("rt connector %q: webhook_secret: %w", c.cfg.Name, err)
+		}
+		c.hookKey = secret.Redacted(v)
 	}
 	m, err := status.Load("rt", c.cfg.StatusMap)
 	if err != nil {

@@ -14,10 +14,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/abusegw/abusegw/gateway/api"
+	"github.com/abusegw/abusegw/gateway/channels/httpapi"
 	"github.com/abusegw/abusegw/gateway/config"
 	"github.com/abusegw/abusegw/gateway/store"
 )
@@ -78,7 +80,7 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Op
 		return err
 	}
 	defer rt.Close()
-	router, err := api.NewRouter(api.Deps{Ready: db, Registry: reg, Logger: logger})
+	router, apiWorkers, err := NewRouter(cfg, rt, reg, logger)
 	if err != nil {
 		return err
 	}
@@ -102,7 +104,7 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Op
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
 	var workers sync.WaitGroup
-	for _, w := range rt.workers(cfg, logger) {
+	for _, w := range append(rt.workers(cfg, logger), apiWorkers...) {
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
@@ -133,4 +135,24 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Op
 	workers.Wait()
 	logger.Info("stopped", "took", time.Since(start).String())
 	return nil
+}
+
+// NewRouter builds the HTTP handler of serve: probes and metrics, webhooks,
+// and the ingest API, whose background processing is among the returned
+// workers (Serve runs them beside the runtime's). Tests build the router the
+// same way.
+func NewRouter(cfg *config.Config, rt *Runtime, reg *prometheus.Registry, logger *slog.Logger) (*gin.Engine, []func(context.Context), error) {
+	ingestAPI, err := httpapi.New(httpapi.Options{
+		Pipeline: rt.Pipeline, DB: rt.DB, Tokens: cfg.HTTP.Tokens, MaxBodyBytes: cfg.HTTP.MaxReportBytes,
+		ReportType: rt.shadowserverFileName, Logger: logger,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	mounts := []func(gin.IRouter){rt.Receiver.Mount, ingestAPI.Mount}
+	router, err := api.NewRouter(api.Deps{Ready: rt.DB, Registry: reg, Logger: logger, Mount: mounts})
+	if err != nil {
+		return nil, nil, err
+	}
+	return router, []func(context.Context){ingestAPI.Run}, nil
 }

@@ -9,10 +9,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/robfig/cron/v3"
 
 	"github.com/abusegw/abusegw/connectors"
 	"github.com/abusegw/abusegw/connectors/registry"
 	"github.com/abusegw/abusegw/gateway/cases"
+	"github.com/abusegw/abusegw/gateway/channels/spool"
 	"github.com/abusegw/abusegw/gateway/config"
 	"github.com/abusegw/abusegw/gateway/contacts"
 	"github.com/abusegw/abusegw/gateway/content"
@@ -20,6 +22,7 @@ import (
 	"github.com/abusegw/abusegw/gateway/outbox"
 	"github.com/abusegw/abusegw/gateway/routing"
 	"github.com/abusegw/abusegw/gateway/store"
+	gwsync "github.com/abusegw/abusegw/gateway/sync"
 	"github.com/abusegw/abusegw/normalizer/auto"
 	"github.com/abusegw/abusegw/normalizer/shadowserver"
 )
@@ -35,6 +38,12 @@ type Runtime struct {
 	Pipeline   *ingest.Pipeline
 	Connectors map[string]connectors.Connector
 	Dispatcher *outbox.Dispatcher
+	Applier    *gwsync.Applier
+	Receiver   *gwsync.Receiver
+	Reconciler *gwsync.Reconciler
+
+	// Schema is the Shadowserver schema reports are parsed with.
+	Schema *shadowserver.Schema
 }
 
 // BuildOptions are the runtime's surroundings.
@@ -95,6 +104,7 @@ func Build(ctx context.Context, cfg *config.Config, db *store.DB, o BuildOptions
 		rt.Close()
 		return nil, err
 	}
+	rt.Schema = schema
 	var catchAll *contacts.Customer
 	if c, ok := rt.Contacts.CatchAll(); ok {
 		catchAll = &c
@@ -111,6 +121,18 @@ func Build(ctx context.Context, cfg *config.Config, db *store.DB, o BuildOptions
 	}
 	rt.Dispatcher, err = outbox.NewDispatcher(db, outbox.Config{}, outbox.Options{
 		Connectors: rt.Connectors, Limits: limits, Logger: o.Logger, Registerer: o.Registerer, Now: o.Now,
+	})
+	if err != nil {
+		rt.Close()
+		return nil, err
+	}
+	rt.Applier = gwsync.NewApplier(db, o.Now, o.Logger)
+	if rt.Receiver, err = gwsync.NewReceiver(db, rt.Connectors, rt.Applier, o.Now, o.Logger, o.Registerer); err != nil {
+		rt.Close()
+		return nil, err
+	}
+	rt.Reconciler, err = gwsync.NewReconciler(db, rt.Connectors, rt.Applier, gwsync.ReconcilerOptions{
+		Overlap: cfg.Sync.Overlap, Now: o.Now, Logger: o.Logger, Registerer: o.Registerer,
 	})
 	if err != nil {
 		rt.Close()
@@ -140,6 +162,17 @@ func (rt *Runtime) workers(cfg *config.Config, logger *slog.Logger) []func(conte
 			}
 		})
 	}
+	ws = append(ws, func(ctx context.Context) { rt.Receiver.Run(ctx, 30*time.Second) })
+	if sched := rt.reconcileSchedule(cfg, logger); sched != nil {
+		ws = append(ws, func(ctx context.Context) {
+			sched.Start()
+			<-ctx.Done()
+			<-sched.Stop().Done() // a running reconcile finishes first
+		})
+	}
+	if cfg.Spool.Dir != "" {
+		ws = append(ws, func(ctx context.Context) { rt.watchSpool(ctx, cfg, logger) })
+	}
 	ws = append(ws, func(ctx context.Context) {
 		t := time.NewTicker(time.Minute)
 		defer t.Stop()
@@ -166,4 +199,71 @@ func (rt *Runtime) workers(cfg *config.Config, logger *slog.Logger) []func(conte
 		}
 	})
 	return ws
+}
+
+// reconcileSchedule is the cron of the reconcile runs, one entry per
+// connector with a schedule; nil when there is none.
+func (rt *Runtime) reconcileSchedule(cfg *config.Config, logger *slog.Logger) *cron.Cron {
+	c := cron.New(cron.WithLocation(time.UTC))
+	n := 0
+	for _, k := range cfg.Connectors {
+		spec := cfg.Sync.ScheduleOf(k.Name())
+		if spec == "" {
+			continue
+		}
+		name := k.Name()
+		_, err := c.AddFunc(spec, func() {
+			st, err := rt.Reconciler.Run(context.Background(), name, gwsync.Options{})
+			switch {
+			case errors.Is(err, gwsync.ErrBusy):
+				logger.Info("reconcile skipped: another replica is running it", "connector", name)
+			case err != nil:
+				logger.Error("reconcile failed; the watermark stays", "connector", name, "err", err)
+			default:
+				logger.Info("reconcile done", "connector", name, "tickets", st.Tickets, "changed", st.Changed)
+			}
+		})
+		if err != nil {
+			logger.Error("bad reconcile schedule", "connector", name, "schedule", spec, "err", err)
+			continue
+		}
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	return c
+}
+
+// watchSpool runs the watched directory (spool.dir) until ctx ends.
+func (rt *Runtime) watchSpool(ctx context.Context, cfg *config.Config, logger *slog.Logger) {
+	dir := cfg.Spool.Dir
+	if !filepath.IsAbs(dir) && cfg.Dir != "" {
+		dir = filepath.Join(cfg.Dir, dir)
+	}
+	w, err := spool.New(spool.Options{
+		Dir: dir, Pipeline: rt.Pipeline, DB: rt.DB, Interval: cfg.Spool.Interval, StableFor: cfg.Spool.StableFor,
+		Logger: logger.With("channel", "spool"),
+	})
+	if err != nil {
+		logger.Error("spool directory not watched", "err", err)
+		return
+	}
+	w.Run(ctx)
+}
+
+// shadowserverFileName resolves a Shadowserver report type (schema key, file
+// name or feed name) to the name its files carry.
+func (rt *Runtime) shadowserverFileName(t string) (string, bool) {
+	if rt.Schema == nil {
+		return "", false
+	}
+	r, ok := rt.Schema.Lookup(t)
+	if !ok {
+		return "", false
+	}
+	if r.FileName() != "" {
+		return r.FileName(), true
+	}
+	return r.Name(), true
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/abusegw/abusegw/gateway/metrics"
 	"github.com/abusegw/abusegw/gateway/routing"
 	"github.com/abusegw/abusegw/gateway/secret"
+	gwsync "github.com/abusegw/abusegw/gateway/sync"
 	"github.com/abusegw/abusegw/normalizer/csvmap"
 )
 
@@ -58,6 +59,22 @@ type Config struct {
 	Templates Templates `yaml:"templates"`
 	// Metrics configures the compliance figures (SLA, relapse window, not-acted reasons).
 	Metrics metrics.Config `yaml:"metrics"`
+	// Sync schedules the reconcile of ticket status with the helpdesks.
+	Sync gwsync.Config `yaml:"sync"`
+	// Spool is the watched directory `serve` ingests files dropped into.
+	Spool Spool `yaml:"spool"`
+}
+
+// Spool configures the watched directory.
+type Spool struct {
+	// Dir is the directory watched; "" (the default) watches none. Files
+	// taken from it move to Dir/processed or Dir/failed.
+	Dir string `yaml:"dir"`
+	// Interval is how often the directory is scanned. Default 30 s.
+	Interval time.Duration `yaml:"interval"`
+	// StableFor is how long a file must keep its size and modification
+	// time before it is taken. Default 10 s.
+	StableFor time.Duration `yaml:"stable_for"`
 }
 
 // Ingest configures report storage.
@@ -111,6 +128,27 @@ type HTTP struct {
 	// ShutdownTimeout is how long in-flight requests may take to finish
 	// after SIGTERM.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// Tokens are the bearer tokens the ingest API accepts; without any, the
+	// ingest API is disabled.
+	Tokens []Token `yaml:"tokens"`
+	// MaxReportBytes is the largest request body the ingest API accepts.
+	// Default 256 MiB.
+	MaxReportBytes int64 `yaml:"max_report_bytes"`
+}
+
+// Token is one bearer token of the HTTP API, given one way only: inline
+// (token), as an environment variable (token_env) or a file (token_file).
+type Token struct {
+	// Name says who uses the token (logged, never the token itself).
+	Name      string `yaml:"name"`
+	Token     string `yaml:"token"`
+	TokenEnv  string `yaml:"token_env"`
+	TokenFile string `yaml:"token_file"`
+}
+
+// Secret is the token's secret reference.
+func (t Token) Secret() secret.Ref {
+	return secret.Ref{Value: t.Token, Env: t.TokenEnv, File: t.TokenFile}
 }
 
 // Log configures logging.
@@ -136,8 +174,10 @@ func Default() Config {
 			WriteTimeout:      5 * time.Minute,
 			IdleTimeout:       2 * time.Minute,
 			ShutdownTimeout:   30 * time.Second,
+			MaxReportBytes:    256 << 20,
 		},
-		Log: Log{Level: "info", Format: "json"},
+		Log:   Log{Level: "info", Format: "json"},
+		Spool: Spool{Interval: 30 * time.Second, StableFor: 10 * time.Second},
 	}
 }
 
@@ -176,6 +216,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("log.format: %q is neither json nor text", c.Log.Format))
 	}
 	errs = append(errs, c.validateParts()...)
+	errs = append(errs, c.validateIngestChannels()...)
 	for name, d := range map[string]time.Duration{
 		"database.busy_timeout": c.Database.BusyTimeout, "http.shutdown_timeout": c.HTTP.ShutdownTimeout,
 	} {
@@ -265,8 +306,39 @@ func (c *Config) validateParts() []error {
 	if err := c.Cases.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := c.Sync.Validate(names); err != nil {
+		errs = append(errs, err)
+	}
 	if c.Ingest.InlineMax < 0 || c.Ingest.MaxReport < 0 || c.Templates.MaxIPs < 0 {
 		errs = append(errs, errors.New("ingest.inline_max, ingest.max_report and templates.max_ips must not be negative"))
+	}
+	return errs
+}
+
+// validateIngestChannels checks the HTTP tokens and limits and the spool
+// directory.
+func (c *Config) validateIngestChannels() []error {
+	var errs []error
+	names := map[string]bool{}
+	for i, t := range c.HTTP.Tokens {
+		if t.Name == "" {
+			errs = append(errs, fmt.Errorf("http.tokens[%d]: name is missing", i))
+		} else if names[t.Name] {
+			errs = append(errs, fmt.Errorf("http.tokens[%d]: name %q is used twice", i, t.Name))
+		}
+		names[t.Name] = true
+		ref := t.Secret()
+		if !ref.IsSet() {
+			errs = append(errs, fmt.Errorf("http.tokens[%d]: give token, token_env or token_file", i))
+		} else if err := ref.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("http.tokens[%d]: give token, token_env or token_file, only one of them", i))
+		}
+	}
+	if c.HTTP.MaxReportBytes <= 0 {
+		errs = append(errs, errors.New("http.max_report_bytes: must be positive"))
+	}
+	if c.Spool.Interval <= 0 || c.Spool.StableFor < 0 {
+		errs = append(errs, errors.New("spool.interval must be positive and spool.stable_for must not be negative"))
 	}
 	return errs
 }

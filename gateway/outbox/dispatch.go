@@ -471,7 +471,7 @@ func (d *Dispatcher) record(ctx context.Context, r Row, res string, opErr error)
 			return "", fmt.Errorf("recording completion of operation %d: %w", r.ID, err)
 		}
 		d.ops.WithLabelValues(r.Connector, string(r.Kind), "completed").Inc()
-		d.log.Info("outbox operation completed", "op", r.Key, "kind", r.Kind, "connector", r.Connector, "result", res)
+		d.log.Debug("outbox operation completed", "op", r.Key, "kind", r.Kind, "connector", r.Connector, "result", res)
 		return "completed", nil
 	}
 	kind := connectors.KindOf(opErr)
