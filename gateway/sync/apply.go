@@ -72,15 +72,15 @@ func caseState(s connectors.Status) string {
 }
 
 type ticketRow struct {
-	ID          int64        `db:"id"`
-	CaseID      int64        `db:"case_id"`
-	Status      string       `db:"status"`
-	ExtUpdated  sql.NullTime `db:"external_updated_at"`
-	CaseState   string       `db:"state"`
-	CaseStatus  string       `db:"case_status"`
-	CaseKey     string       `db:"case_key"`
-	NotifiedAt  sql.NullTime `db:"notified_at"`
-	FirstResp   sql.NullTime `db:"first_response_at"`
+	ID          int64          `db:"id"`
+	CaseID      int64          `db:"case_id"`
+	Status      string         `db:"status"`
+	ExtUpdated  sql.NullTime   `db:"external_updated_at"`
+	CaseState   string         `db:"state"`
+	CaseStatus  string         `db:"case_status"`
+	CaseKey     string         `db:"case_key"`
+	NotifiedAt  sql.NullTime   `db:"notified_at"`
+	FirstResp   sql.NullTime   `db:"first_response_at"`
 	LastChanged store.NullTime `db:"last_changed"`
 }
 
