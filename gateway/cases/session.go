@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -71,6 +72,7 @@ const (
 type Session struct {
 	a         *Aggregator
 	tx        *sqlx.Tx
+	st        *stmtCache
 	now       time.Time
 	customers map[string]int64
 	cases     map[string]*caseState // by base key
@@ -110,7 +112,7 @@ type ipState struct {
 // Begin starts a session in tx.
 func (a *Aggregator) Begin(tx *sqlx.Tx) *Session {
 	return &Session{
-		a: a, tx: tx, now: a.Now(),
+		a: a, tx: tx, st: newStmtCache(tx), now: a.Now(),
 		customers: map[string]int64{},
 		cases:     map[string]*caseState{},
 	}
@@ -180,11 +182,11 @@ func (s *Session) customerID(ctx context.Context, c Customer) (int64, error) {
 	emails, _ := json.Marshal(nonNil(c.Emails))
 	tags, _ := json.Marshal(nonNil(c.Tags))
 	var id int64
-	err := s.tx.GetContext(ctx, &id, s.tx.Rebind(`INSERT INTO customers (key, name, emails, connector, queue, language, tags, created_at, updated_at)
+	err := s.st.get(ctx, &id, `INSERT INTO customers (key, name, emails, connector, queue, language, tags, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (key) DO UPDATE SET name = excluded.name, emails = excluded.emails, connector = excluded.connector,
 			queue = excluded.queue, language = excluded.language, tags = excluded.tags, updated_at = excluded.updated_at
-		RETURNING id`),
+		RETURNING id`,
 		c.Key, c.Name, string(emails), c.Connector, c.Queue, c.Language, string(tags), s.now, s.now)
 	if err != nil {
 		return 0, fmt.Errorf("recording customer %s: %w", c.Key, err)
@@ -231,8 +233,8 @@ func (s *Session) open(ctx context.Context, base string, it Item) (*caseState, e
 		cs.classID = cs.classType
 	}
 	var latest latestCase
-	err = s.tx.GetContext(ctx, &latest, s.tx.Rebind(`SELECT id, case_key, generation, state, resolved_at, updated_at, connector, queue, notify
-		FROM cases WHERE base_key = ? ORDER BY generation DESC LIMIT 1`), base)
+	err = s.st.get(ctx, &latest, `SELECT id, case_key, generation, state, resolved_at, updated_at, connector, queue, notify
+		FROM cases WHERE base_key = ? ORDER BY generation DESC LIMIT 1`, base)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return cs, s.create(ctx, cs, 1, 0)
@@ -271,19 +273,19 @@ func (s *Session) create(ctx context.Context, cs *caseState, generation int, pre
 	if previous != 0 {
 		prev = previous
 	}
-	err := s.tx.GetContext(ctx, &cs.id, s.tx.Rebind(`INSERT INTO cases
+	err := s.st.get(ctx, &cs.id, `INSERT INTO cases
 		(case_key, base_key, generation, customer_id, classification_taxonomy, classification_type, classification_identifier,
 		 feed_name, connector, queue, template, notify, state, status, first_seen, last_seen, last_update_at,
 		 previous_case_id, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', 'new', ?, ?, ?, ?, ?, ?)
-		RETURNING id`),
+		RETURNING id`,
 		cs.key, cs.baseKey, generation, cs.customerID, cs.classTax, cs.classType, cs.classID,
 		cs.feed, cs.route.Connector, cs.route.Queue, cs.route.Template, cs.route.Notify, s.now, s.now, s.now,
 		prev, s.now, s.now)
 	if err != nil {
 		return fmt.Errorf("creating case %s: %w", cs.key, err)
 	}
-	if _, err := s.tx.ExecContext(ctx, s.tx.Rebind(`UPDATE cases SET reference = ? WHERE id = ?`), s.a.cfg.reference(cs.id), cs.id); err != nil {
+	if _, err := s.st.exec(ctx, `UPDATE cases SET reference = ? WHERE id = ?`, s.a.cfg.reference(cs.id), cs.id); err != nil {
 		return fmt.Errorf("setting reference of case %s: %w", cs.key, err)
 	}
 	return s.history(ctx, cs.id, "", "new", "case opened")
@@ -291,8 +293,8 @@ func (s *Session) create(ctx context.Context, cs *caseState, generation int, pre
 
 // reopen moves a closed case back to open.
 func (s *Session) reopen(ctx context.Context, cs *caseState) error {
-	_, err := s.tx.ExecContext(ctx, s.tx.Rebind(`UPDATE cases SET state = 'open', status = 'open', reopen_count = reopen_count + 1,
-		resolved_at = NULL, last_update_at = ?, pending_events = 0, version = version + 1, updated_at = ? WHERE id = ?`),
+	_, err := s.st.exec(ctx, `UPDATE cases SET state = 'open', status = 'open', reopen_count = reopen_count + 1,
+		resolved_at = NULL, last_update_at = ?, pending_events = 0, version = version + 1, updated_at = ? WHERE id = ?`,
 		s.now, s.now, cs.id)
 	if err != nil {
 		return fmt.Errorf("reopening case %s: %w", cs.key, err)
@@ -301,8 +303,8 @@ func (s *Session) reopen(ctx context.Context, cs *caseState) error {
 }
 
 func (s *Session) history(ctx context.Context, caseID int64, from, to, reason string) error {
-	_, err := s.tx.ExecContext(ctx, s.tx.Rebind(`INSERT INTO status_history (case_id, from_status, to_status, at, source, reason, created_at)
-		VALUES (?, ?, ?, ?, 'gateway', ?, ?)`), caseID, from, to, s.now, reason, s.now)
+	_, err := s.st.exec(ctx, `INSERT INTO status_history (case_id, from_status, to_status, at, source, reason, created_at)
+		VALUES (?, ?, ?, ?, 'gateway', ?, ?)`, caseID, from, to, s.now, reason, s.now)
 	if err != nil {
 		return fmt.Errorf("recording status of case %d: %w", caseID, err)
 	}
@@ -321,6 +323,7 @@ type Summary struct {
 // operations the session's changes cause. Events must already be stored
 // (their case ids came from Add), since messages quote them.
 func (s *Session) Finish(ctx context.Context) (Summary, error) {
+	defer s.st.close()
 	var sum Summary
 	for _, cs := range s.order {
 		if err := s.flushCounters(ctx, cs); err != nil {
@@ -355,21 +358,14 @@ func (s *Session) flushCounters(ctx context.Context, cs *caseState) error {
 		ips = append(ips, ip)
 	}
 	slices.Sort(ips)
-	for _, ip := range ips {
-		st := cs.ips[ip]
-		_, err := s.tx.ExecContext(ctx, s.tx.Rebind(`INSERT INTO case_ips (case_id, ip, first_seen, last_seen, events, added_at, seen_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (case_id, ip) DO UPDATE SET
-				first_seen = CASE WHEN excluded.first_seen < case_ips.first_seen THEN excluded.first_seen ELSE case_ips.first_seen END,
-				last_seen = CASE WHEN excluded.last_seen > case_ips.last_seen THEN excluded.last_seen ELSE case_ips.last_seen END,
-				events = case_ips.events + excluded.events,
-				seen_at = excluded.seen_at`),
-			cs.id, ip, st.first, st.last, st.events, s.now, s.now)
-		if err != nil {
-			return fmt.Errorf("recording address %s of case %s: %w", ip, cs.key, err)
+	for len(ips) > 0 {
+		n := min(len(ips), ipBatch)
+		if err := s.upsertIPs(ctx, cs, ips[:n]); err != nil {
+			return err
 		}
+		ips = ips[n:]
 	}
-	_, err := s.tx.ExecContext(ctx, s.tx.Rebind(`UPDATE cases SET
+	_, err := s.st.exec(ctx, `UPDATE cases SET
 			events_count = events_count + ?,
 			reports_count = reports_count + 1,
 			pending_events = pending_events + ?,
@@ -378,10 +374,49 @@ func (s *Session) flushCounters(ctx context.Context, cs *caseState) error {
 			ips_count = (SELECT count(*) FROM case_ips WHERE case_id = ?),
 			version = version + 1,
 			updated_at = ?
-		WHERE id = ?`),
+		WHERE id = ?`,
 		cs.events, pending, cs.first, cs.first, cs.last, cs.last, cs.id, s.now, cs.id)
 	if err != nil {
 		return fmt.Errorf("updating counters of case %s: %w", cs.key, err)
 	}
 	return nil
+}
+
+// ipBatch is how many addresses of a case one statement records (7
+// parameters each).
+const ipBatch = 100
+
+// upsertIPs records addresses of a case, up to ipBatch in one statement.
+func (s *Session) upsertIPs(ctx context.Context, cs *caseState, ips []string) error {
+	args := make([]any, 0, 7*len(ips))
+	for _, ip := range ips {
+		st := cs.ips[ip]
+		args = append(args, cs.id, ip, st.first, st.last, st.events, s.now, s.now)
+	}
+	_, err := s.st.exec(ctx, upsertIPsSQL(len(ips)), args...)
+	if err != nil {
+		return fmt.Errorf("recording %d addresses of case %s: %w", len(ips), cs.key, err)
+	}
+	return nil
+}
+
+// upsertIPsSQL is the statement recording n addresses. An address already
+// in the case keeps its earliest first_seen and latest last_seen and adds
+// the events.
+func upsertIPsSQL(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO case_ips (case_id, ip, first_seen, last_seen, events, added_at, seen_at) VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?)")
+	}
+	b.WriteString(`
+		ON CONFLICT (case_id, ip) DO UPDATE SET
+			first_seen = CASE WHEN excluded.first_seen < case_ips.first_seen THEN excluded.first_seen ELSE case_ips.first_seen END,
+			last_seen = CASE WHEN excluded.last_seen > case_ips.last_seen THEN excluded.last_seen ELSE case_ips.last_seen END,
+			events = case_ips.events + excluded.events,
+			seen_at = excluded.seen_at`)
+	return b.String()
 }
