@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -39,7 +38,9 @@ type eventWriter struct {
 	now      time.Time
 	args     []any
 	rows     int
-	stmt     string // the full-batch statement, built and rebound once
+	full     *sqlx.Stmt // the full-batch statement, prepared once per report
+	buf      []byte     // scratch for an event's JSON
+	keys     []string   // scratch for its sorted keys
 }
 
 func newEventWriter(tx *sqlx.Tx, reportID int64, now time.Time) *eventWriter {
@@ -47,10 +48,12 @@ func newEventWriter(tx *sqlx.Tx, reportID int64, now time.Time) *eventWriter {
 }
 
 func (w *eventWriter) add(ctx context.Context, ev *normalizer.Event, row eventRow) error {
-	fields, err := json.Marshal(ev)
+	var err error
+	w.buf, w.keys, err = appendEventJSON(w.buf[:0], ev, w.keys)
 	if err != nil {
 		return fmt.Errorf("encoding event %d: %w", row.seq, err)
 	}
+	fields := w.buf
 	var port, asn any
 	if v, ok := ev.Int("source.port"); ok {
 		port = v
@@ -83,14 +86,20 @@ func (w *eventWriter) flush(ctx context.Context) error {
 	if w.rows == 0 {
 		return nil
 	}
-	q := w.stmt
-	if w.rows != batchRows || q == "" {
-		q = w.tx.Rebind(insertSQL(w.rows))
-		if w.rows == batchRows {
-			w.stmt = q
+	var err error
+	if w.rows == batchRows {
+		// Parsing a statement of 11,000 parameters costs about as much as
+		// running it (SQLite): prepare it once and reuse it for the report.
+		if w.full == nil {
+			if w.full, err = w.tx.PreparexContext(ctx, w.tx.Rebind(insertSQL(batchRows))); err != nil {
+				return fmt.Errorf("preparing to store events of report %d: %w", w.reportID, err)
+			}
 		}
+		_, err = w.full.ExecContext(ctx, w.args...)
+	} else {
+		_, err = w.tx.ExecContext(ctx, w.tx.Rebind(insertSQL(w.rows)), w.args...)
 	}
-	if _, err := w.tx.ExecContext(ctx, q, w.args...); err != nil {
+	if err != nil {
 		return fmt.Errorf("storing %d events of report %d: %w", w.rows, w.reportID, err)
 	}
 	w.args, w.rows = w.args[:0], 0
