@@ -33,9 +33,11 @@ import (
 type boxer struct {
 	strs []string
 	nums []uint64 // int64 and float64 values, bit for bit
-	// Slab sizes: the most values one row has needed so far, so that one
-	// allocation per row is usually enough.
-	nStrs, nNums int
+	// Values boxed in the current row, and the most one row has needed
+	// so far: a row's first slab has that size, so that one allocation
+	// per row is usually enough and none is much too big.
+	rowStrs, rowNums int
+	nStrs, nNums     int
 }
 
 // eface is the layout of an empty interface (runtime.eface).
@@ -53,8 +55,9 @@ func typeOf(v any) unsafe.Pointer { return (*eface)(unsafe.Pointer(&v)).typ }
 
 // reset starts a new row: values already handed out keep their slabs.
 func (b *boxer) reset() {
-	b.nStrs = max(b.nStrs, len(b.strs))
-	b.nNums = max(b.nNums, len(b.nums))
+	b.nStrs = max(b.nStrs, b.rowStrs)
+	b.nNums = max(b.nNums, b.rowNums)
+	b.rowStrs, b.rowNums = 0, 0
 	b.strs = nil
 	b.nums = nil
 }
@@ -64,9 +67,11 @@ func (b *boxer) string(s string) any {
 		return "" // the runtime boxes "" without allocating
 	}
 	if len(b.strs) == cap(b.strs) {
-		b.nStrs = max(b.nStrs, 2*cap(b.strs), 8)
-		b.strs = make([]string, 0, b.nStrs)
+		// The rest of what the biggest row needed, or more than this
+		// row has needed so far.
+		b.strs = make([]string, 0, max(b.nStrs-b.rowStrs, b.rowStrs, 8))
 	}
+	b.rowStrs++
 	b.strs = append(b.strs, s)
 	var v any
 	*(*eface)(unsafe.Pointer(&v)) = eface{stringType, unsafe.Pointer(&b.strs[len(b.strs)-1])}
@@ -86,9 +91,9 @@ func (b *boxer) float64(f float64) any {
 
 func (b *boxer) num(typ unsafe.Pointer, bits uint64) any {
 	if len(b.nums) == cap(b.nums) {
-		b.nNums = max(b.nNums, 2*cap(b.nums), 4)
-		b.nums = make([]uint64, 0, b.nNums)
+		b.nums = make([]uint64, 0, max(b.nNums-b.rowNums, b.rowNums, 4))
 	}
+	b.rowNums++
 	b.nums = append(b.nums, bits)
 	var v any
 	*(*eface)(unsafe.Pointer(&v)) = eface{typ, unsafe.Pointer(&b.nums[len(b.nums)-1])}

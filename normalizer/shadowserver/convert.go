@@ -154,6 +154,9 @@ func parseUTC(v string) (time.Time, bool) {
 			}
 		}
 	}
+	if t, ok := parseHTTPDate(v); ok {
+		return t, true
+	}
 	// Guess the layout from the shape before falling back to
 	// normalizer.ParseTime, which tries some twenty layouts and allocates an
 	// error for each miss: HTTP dates in scan_http cost more than the rest
@@ -172,6 +175,39 @@ func parseUTC(v string) (time.Time, bool) {
 	}
 	t, err := normalizer.ParseTime(v)
 	if err != nil {
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+// parseHTTPDate reads an HTTP date, "Thu, 19 Apr 2018 00:02:28 GMT" (or
+// UTC), without allocating: time.Parse makes a new fixed zone for the zone
+// name of every value. It accepts exactly what time.Parse(time.RFC1123, v)
+// accepts for these two zones, and reports false for anything else.
+func parseHTTPDate(v string) (time.Time, bool) {
+	if len(v) != 29 || v[3] != ',' || v[4] != ' ' || v[7] != ' ' || v[11] != ' ' || v[16] != ' ' ||
+		v[19] != ':' || v[22] != ':' || (v[25:] != " GMT" && v[25:] != " UTC") {
+		return time.Time{}, false
+	}
+	switch v[:3] {
+	case "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun":
+	default:
+		return time.Time{}, false
+	}
+	month := strings.Index("JanFebMarAprMayJunJulAugSepOctNovDec", v[8:11])
+	if month < 0 || month%3 != 0 {
+		return time.Time{}, false
+	}
+	d, ok1 := digits(v[5:7])
+	y, ok2 := digits(v[12:16])
+	h, ok3 := digits(v[17:19])
+	mi, ok4 := digits(v[20:22])
+	sec, ok5 := digits(v[23:25])
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || d < 1 || h > 23 || mi > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	t := time.Date(y, time.Month(month/3+1), d, h, mi, sec, 0, time.UTC)
+	if t.Day() != d { // 31 Apr: time.Parse rejects it, time.Date moves on
 		return time.Time{}, false
 	}
 	return t, true
