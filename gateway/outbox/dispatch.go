@@ -439,6 +439,18 @@ func (d *Dispatcher) recordTicket(ctx context.Context, r Row, t connectors.Ticke
 		if err != nil {
 			return fmt.Errorf("recording ticket %s of case %d: %w", t.ID, r.CaseID.Int64, err)
 		}
+		// The insert does nothing when the ticket is already recorded: fine
+		// for this case (an earlier attempt), but a ticket of another case
+		// (RT answers a merged ticket with the one it was merged into) must
+		// not complete the create silently and leave this case without one.
+		var owner int64
+		if err := tx.GetContext(ctx, &owner, tx.Rebind(`SELECT case_id FROM tickets WHERE connector = ? AND external_id = ?`), r.Connector, t.ID); err != nil {
+			return fmt.Errorf("reading back ticket %s of case %d: %w", t.ID, r.CaseID.Int64, err)
+		}
+		if owner != r.CaseID.Int64 {
+			return connectors.Permanentf(string(r.Kind), "%s ticket %s is already recorded for case %d, not case %d (merged in the helpdesk?)",
+				r.Connector, t.ID, owner, r.CaseID.Int64)
+		}
 		_, err = tx.ExecContext(ctx, tx.Rebind(`UPDATE cases SET notified_at = COALESCE(notified_at, ?) WHERE id = ?`), now, r.CaseID.Int64)
 		return err
 	})

@@ -645,3 +645,34 @@ func TestAdmin(t *testing.T) {
 		}
 	})
 }
+
+// TestTicketOfAnotherCase: when the ticket a create finds is already
+// recorded for another case (the helpdesk merged the two), the create fails
+// for good, saying so, instead of completing without a ticket and leaving
+// the case's later operations to fail with "no ticket".
+func TestTicketOfAnotherCase(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		b := newBundle(t, db, outbox.Config{}, outbox.Limits{})
+		a := newCase(t, db, "a")
+		enqueue(t, db, t0, caseOps(a, "rt", "a")[0])
+		b.drain(t)
+		c := newCase(t, db, "c")
+		ids := enqueue(t, db, t0, caseOps(c, "rt", "c")...)
+		b.desk.fail("Create c", fault{err: unknown("timeout")})
+		b.drain(t)
+		// Meanwhile a desk member merged c's ticket into a's.
+		b.desk.mu.Lock()
+		b.desk.byKey["c"] = b.desk.byKey["a"]
+		b.desk.mu.Unlock()
+		b.clock.Advance(time.Minute)
+		b.drain(t)
+		r := loadOp(t, db, ids[0])
+		if r.State != "dead" || !strings.Contains(r.LastError, "already recorded for case") {
+			t.Errorf("create = %+v, want dead: ticket of another case", r)
+		}
+		if n := count(t, db, `SELECT count(*) FROM tickets WHERE case_id = ?`, c); n != 0 {
+			t.Errorf("case c has %d tickets recorded", n)
+		}
+	})
+}

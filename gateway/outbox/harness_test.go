@@ -115,19 +115,18 @@ func updateOp(caseID int64, connector, key string, at time.Time) outbox.Op {
 
 // opRow is an outbox row as the tests look at it.
 type opRow struct {
-	ID          int64          `db:"id"`
-	Key         string         `db:"idempotency_key"`
-	State       string         `db:"state"`
-	Attempt     int            `db:"attempt"`
-	ScheduledAt time.Time      `db:"scheduled_at"`
-	LeaseUntil  sql.NullTime   `db:"lease_until"`
-	AttemptedBy string         `db:"attempted_by"`
-	Unknown     bool           `db:"outcome_unknown"`
-	LastError   string         `db:"last_error"`
-	Errors      string         `db:"errors"`
-	Result      string         `db:"result"`
-	Finalized   sql.NullTime   `db:"finalized_at"`
-	Payload     sql.NullString `db:"-"`
+	ID          int64        `db:"id"`
+	Key         string       `db:"idempotency_key"`
+	State       string       `db:"state"`
+	Attempt     int          `db:"attempt"`
+	ScheduledAt time.Time    `db:"scheduled_at"`
+	LeaseUntil  sql.NullTime `db:"lease_until"`
+	AttemptedBy string       `db:"attempted_by"`
+	Unknown     bool         `db:"outcome_unknown"`
+	LastError   string       `db:"last_error"`
+	Errors      string       `db:"errors"`
+	Result      string       `db:"result"`
+	Finalized   sql.NullTime `db:"finalized_at"`
 }
 
 func loadOp(t testing.TB, db *store.DB, id int64) opRow {
