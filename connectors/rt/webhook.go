@@ -21,7 +21,9 @@ const (
 	// under the shared secret.
 	SignatureHeader = "X-Abusegw-Signature"
 	// DeliveryHeader carries the RT transaction id: one status change, one
-	// delivery, however often RT or a proxy repeats it.
+	// delivery, however often RT or a proxy repeats it. It is not signed:
+	// ParseWebhook takes the delivery id from the body's "transaction" and
+	// uses the header only for a body without one.
 	DeliveryHeader = "X-Abusegw-Delivery"
 )
 
@@ -53,7 +55,9 @@ func (c *Client) ParseWebhook(r *http.Request) ([]connectors.Update, error) {
 		return nil, fmt.Errorf("%s: reading body: %w", op, err)
 	}
 	if len(body) > maxWebhookBody {
-		return nil, fmt.Errorf("%s: body larger than %d bytes", op, maxWebhookBody)
+		// An *http.MaxBytesError, so that the receiver answers 413 as it
+		// does for its own limit.
+		return nil, fmt.Errorf("%s: %w", op, &http.MaxBytesError{Limit: maxWebhookBody})
 	}
 	sig, ok := strings.CutPrefix(r.Header.Get(SignatureHeader), "sha256=")
 	if !ok {
@@ -88,10 +92,14 @@ func (c *Client) ParseWebhook(r *http.Request) ([]connectors.Update, error) {
 		CaseKey:    b.CaseKey,
 		Status:     b.Status,
 		Canonical:  canonical,
-		DeliveryID: r.Header.Get(DeliveryHeader),
+		DeliveryID: b.Transaction.String(),
 	}
 	if u.DeliveryID == "" {
-		u.DeliveryID = b.Transaction.String()
+		// The transaction id in the signed body is the delivery id: the
+		// header is not signed, so a replay with a new header would
+		// otherwise pass as a new delivery. The header counts only for a
+		// body without one.
+		u.DeliveryID = r.Header.Get(DeliveryHeader)
 	}
 	if b.Time != "" {
 		t, err := time.Parse(time.RFC3339, b.Time)

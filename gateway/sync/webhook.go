@@ -92,7 +92,7 @@ func (rc *Receiver) handle(c *gin.Context) {
 			c.JSON(http.StatusUnauthorized, gin.H{"error": "unauthenticated webhook"})
 		case errors.As(err, &tooBig):
 			rc.requests.WithLabelValues(name, "bad_request").Inc()
-			c.JSON(http.StatusRequestEntityTooLarge, gin.H{"error": fmt.Sprintf("body larger than %d bytes", MaxWebhookBody)})
+			c.JSON(http.StatusRequestEntityTooLarge, gin.H{"error": fmt.Sprintf("body larger than %d bytes", tooBig.Limit)})
 		default:
 			rc.requests.WithLabelValues(name, "bad_request").Inc()
 			c.JSON(http.StatusBadRequest, gin.H{"error": err.Error()})
