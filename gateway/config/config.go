@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/abusegw/abusegw/gateway/cases"
+	"github.com/abusegw/abusegw/gateway/channels/imap"
+	"github.com/abusegw/abusegw/gateway/channels/shadowserverapi"
 	"github.com/abusegw/abusegw/gateway/contacts"
 	"github.com/abusegw/abusegw/gateway/metrics"
 	"github.com/abusegw/abusegw/gateway/routing"
@@ -57,6 +59,10 @@ type Config struct {
 	Desk cases.Desk `yaml:"desk"`
 	// Templates configures ticket texts.
 	Templates Templates `yaml:"templates"`
+	// IMAP are the mailboxes reports arrive in.
+	IMAP []imap.Config `yaml:"imap"`
+	// ShadowserverAPI pulls reports from Shadowserver's Reports API.
+	ShadowserverAPI shadowserverapi.Config `yaml:"shadowserver_api"`
 	// Metrics configures the compliance figures (SLA, relapse window, not-acted reasons).
 	Metrics metrics.Config `yaml:"metrics"`
 	// Sync schedules the reconcile of ticket status with the helpdesks.
@@ -304,6 +310,19 @@ func (c *Config) validateParts() []error {
 		}
 	}
 	if err := c.Cases.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	imapNames := map[string]bool{}
+	for i, m := range c.IMAP {
+		if err := m.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("imap[%d]: %w", i, err))
+		}
+		if imapNames[m.Name] {
+			errs = append(errs, fmt.Errorf("imap[%d]: name %q is used twice", i, m.Name))
+		}
+		imapNames[m.Name] = true
+	}
+	if err := c.ShadowserverAPI.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if err := c.Sync.Validate(names); err != nil {
