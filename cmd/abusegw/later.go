@@ -12,9 +12,7 @@ import (
 func laterCmds(e *env) []*cobra.Command {
 	type later struct{ use, short, issue string }
 	var cmds []*cobra.Command
-	for _, l := range []later{
-		{"report", "compliance figures: how many reports were acted on, how fast, why not", "#7 (compliance metrics)"},
-	} {
+	for _, l := range []later{} {
 		cmds = append(cmds, &cobra.Command{
 			Use:                l.use,
 			Short:              l.short + " (not available yet)",

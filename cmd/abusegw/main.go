@@ -130,6 +130,7 @@ in the desk's helpdesk (Request Tracker, Znuny, Zammad, Jira, Freshdesk, GitLab)
 		newSyncCmd(e, g),
 		newOutboxCmd(e, g),
 		newReportsCmd(e, g),
+		newReportCmd(e, g),
 		newReprocessCmd(e, g),
 	)
 	root.AddCommand(laterCmds(e)...)

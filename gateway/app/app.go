@@ -21,6 +21,7 @@ import (
 	"github.com/abusegw/abusegw/gateway/api"
 	"github.com/abusegw/abusegw/gateway/channels/httpapi"
 	"github.com/abusegw/abusegw/gateway/config"
+	"github.com/abusegw/abusegw/gateway/metrics"
 	"github.com/abusegw/abusegw/gateway/store"
 )
 
@@ -69,6 +70,7 @@ func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Op
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		metrics.NewCollector(db, cfg.Metrics, metrics.CollectorOptions{Logger: logger}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name:        "abusegw_build_info",
 			Help:        "Always 1; labelled with the running version and database dialect.",
@@ -149,7 +151,7 @@ func NewRouter(cfg *config.Config, rt *Runtime, reg *prometheus.Registry, logger
 	if err != nil {
 		return nil, nil, err
 	}
-	mounts := []func(gin.IRouter){rt.Receiver.Mount, ingestAPI.Mount}
+	mounts := []func(gin.IRouter){rt.Receiver.Mount, ingestAPI.Mount, metrics.Mount(rt.DB, cfg.Metrics, time.Now)}
 	router, err := api.NewRouter(api.Deps{Ready: rt.DB, Registry: reg, Logger: logger, Mount: mounts})
 	if err != nil {
 		return nil, nil, err
