@@ -14,6 +14,8 @@ import (
 	"github.com/abusegw/abusegw/connectors"
 	"github.com/abusegw/abusegw/connectors/registry"
 	"github.com/abusegw/abusegw/gateway/cases"
+	"github.com/abusegw/abusegw/gateway/channels/imap"
+	"github.com/abusegw/abusegw/gateway/channels/shadowserverapi"
 	"github.com/abusegw/abusegw/gateway/channels/spool"
 	"github.com/abusegw/abusegw/gateway/config"
 	"github.com/abusegw/abusegw/gateway/contacts"
@@ -41,6 +43,10 @@ type Runtime struct {
 	Applier    *gwsync.Applier
 	Receiver   *gwsync.Receiver
 	Reconciler *gwsync.Reconciler
+	// IMAP polls the configured mailboxes (one poller per account).
+	IMAP []*imap.Poller
+	// Shadowserver pulls the Reports API; nil unless enabled.
+	Shadowserver *shadowserverapi.Fetcher
 
 	// Schema is the Shadowserver schema reports are parsed with.
 	Schema *shadowserver.Schema
@@ -119,6 +125,23 @@ func Build(ctx context.Context, cfg *config.Config, db *store.DB, o BuildOptions
 		rt.Close()
 		return nil, err
 	}
+	for _, m := range cfg.IMAP {
+		p, err := imap.New(m.Resolve(cfg.Dir), imap.Options{DB: db, Pipeline: rt.Pipeline, Logger: o.Logger, Now: o.Now})
+		if err != nil {
+			rt.Close()
+			return nil, err
+		}
+		rt.IMAP = append(rt.IMAP, p)
+	}
+	if cfg.ShadowserverAPI.Enabled {
+		rt.Shadowserver, err = shadowserverapi.New(cfg.ShadowserverAPI.Resolve(cfg.Dir), shadowserverapi.Options{
+			DB: db, Pipeline: rt.Pipeline, Logger: o.Logger, Now: o.Now,
+		})
+		if err != nil {
+			rt.Close()
+			return nil, err
+		}
+	}
 	rt.Dispatcher, err = outbox.NewDispatcher(db, outbox.Config{}, outbox.Options{
 		Connectors: rt.Connectors, Limits: limits, Logger: o.Logger, Registerer: o.Registerer, Now: o.Now,
 	})
@@ -172,6 +195,14 @@ func (rt *Runtime) workers(cfg *config.Config, logger *slog.Logger) []func(conte
 	}
 	if cfg.Spool.Dir != "" {
 		ws = append(ws, func(ctx context.Context) { rt.watchSpool(ctx, cfg, logger) })
+	}
+	for _, p := range rt.IMAP {
+		for _, mailbox := range p.Config().Mailboxes {
+			ws = append(ws, func(ctx context.Context) { p.Run(ctx, mailbox) })
+		}
+	}
+	if rt.Shadowserver != nil {
+		ws = append(ws, rt.Shadowserver.Run)
 	}
 	ws = append(ws, func(ctx context.Context) {
 		t := time.NewTicker(time.Minute)

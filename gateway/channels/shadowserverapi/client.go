@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/abusegw/abusegw/gateway/secret"
 )
 
 // Client calls Shadowserver's API: every call is a POST of a JSON object
@@ -21,8 +23,8 @@ import (
 // the request body with the secret.
 type Client struct {
 	base    string // ends with "/"
-	key     string
-	secret  []byte
+	key     secret.Ref
+	secret  secret.Ref
 	http    *http.Client
 	retries int
 	// sleep waits between attempts; tests record instead of waiting.
@@ -72,12 +74,20 @@ func (c *Client) call(ctx context.Context, method string, req map[string]any) (*
 	for k, v := range req {
 		fields[k] = v
 	}
-	fields["apikey"] = c.key
+	key, err := c.key.Resolve()
+	if err != nil {
+		return nil, fmt.Errorf("shadowserver api key: %w", err)
+	}
+	sec, err := c.secret.Resolve()
+	if err != nil {
+		return nil, fmt.Errorf("shadowserver api secret: %w", err)
+	}
+	fields["apikey"] = key
 	body, err := json.Marshal(fields)
 	if err != nil {
 		return nil, fmt.Errorf("shadowserver api %s: encoding request: %w", method, err)
 	}
-	mac := sign(c.secret, body)
+	mac := sign([]byte(sec), body)
 	backoff := time.Second
 	for attempt := 0; ; attempt++ {
 		resp, wait, err := c.try(ctx, method, body, mac)

@@ -77,7 +77,9 @@ type Result struct {
 	Events     int
 }
 
-// New builds a Fetcher; the key and secret are read here.
+// New builds a Fetcher. The key and secret are read at each run, so a
+// missing variable fails the run (and `check`), not the whole program, and a
+// rotated secret file is picked up.
 func New(cfg Config, o Options) (*Fetcher, error) {
 	cfg = cfg.WithDefaults()
 	cfg.Enabled = true
@@ -86,14 +88,6 @@ func New(cfg Config, o Options) (*Fetcher, error) {
 	}
 	if o.DB == nil || o.Pipeline == nil {
 		return nil, errors.New("shadowserver_api: DB and Pipeline are required")
-	}
-	key, err := cfg.Key().Resolve()
-	if err != nil {
-		return nil, fmt.Errorf("shadowserver_api: key: %w", err)
-	}
-	sec, err := cfg.Secret().Resolve()
-	if err != nil {
-		return nil, fmt.Errorf("shadowserver_api: secret: %w", err)
 	}
 	sched, err := cron.ParseStandard(cfg.Schedule)
 	if err != nil {
@@ -118,7 +112,7 @@ func New(cfg Config, o Options) (*Fetcher, error) {
 	if !strings.HasSuffix(base, "/") {
 		base += "/"
 	}
-	f.client = &Client{base: base, key: key, secret: []byte(sec), http: hc, retries: cfg.Retries, sleep: sleep}
+	f.client = &Client{base: base, key: cfg.Key(), secret: cfg.Secret(), http: hc, retries: cfg.Retries, sleep: sleep}
 	return f, nil
 }
 
