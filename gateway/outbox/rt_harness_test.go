@@ -5,7 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strings"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -136,7 +136,7 @@ func assertExactlyOnce(t testing.TB, srv *rttest.Server, db *store.DB, want map[
 		if err := db.SelectContext(context.Background(), &recorded, db.Rebind(`SELECT t.external_id FROM tickets t JOIN cases c ON c.id = t.case_id WHERE c.case_key = ?`), key); err != nil {
 			t.Fatal(err)
 		}
-		if len(recorded) != 1 || recorded[0] != itoa(ts[0].ID) {
+		if len(recorded) != 1 || recorded[0] != strconv.Itoa(ts[0].ID) {
 			t.Errorf("case %s: recorded tickets %v, want [%d]", key, recorded, ts[0].ID)
 		}
 	}
@@ -145,17 +145,4 @@ func assertExactlyOnce(t testing.TB, srv *rttest.Server, db *store.DB, want map[
 			t.Errorf("operation %s is %s, want completed", k, s)
 		}
 	}
-}
-
-func itoa(n int) string {
-	var b strings.Builder
-	if n == 0 {
-		return "0"
-	}
-	var d []byte
-	for ; n > 0; n /= 10 {
-		d = append([]byte{byte('0' + n%10)}, d...)
-	}
-	b.Write(d)
-	return b.String()
 }
