@@ -27,7 +27,6 @@ type clock struct {
 	t  time.Time
 }
 
-
 func newClock(t time.Time) *clock { return &clock{t: t} }
 
 func (c *clock) Now() time.Time {

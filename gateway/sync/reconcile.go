@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -56,7 +57,9 @@ func NewReconciler(db *store.DB, conns map[string]connectors.Connector, applier 
 	host, _ := os.Hostname()
 	r := &Reconciler{
 		db: db, connectors: conns, applier: applier, overlap: o.Overlap, now: o.Now, log: o.Logger,
-		holder: fmt.Sprintf("%s:%d", host, os.Getpid()),
+		// One holder per Reconciler, not per process: a holder that took
+		// over an expired lease must not lose it to the old holder's unlock.
+		holder: fmt.Sprintf("%s:%d:%s", host, os.Getpid(), rand.Text()[:8]),
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "abusegw_sync_runs_total",
 			Help: "Reconcile runs, by connector and result (ok, failed, busy).",
