@@ -478,7 +478,8 @@ func (d *Dispatcher) record(ctx context.Context, r Row, res string, opErr error)
 	now := store.Time(d.now())
 	if opErr == nil {
 		_, err := d.db.ExecContext(ctx, d.db.Rebind(`UPDATE outbox SET state = 'completed', result = ?, finalized_at = ?,
-			lease_until = NULL, outcome_unknown = FALSE WHERE id = ?`), res, now, r.ID)
+			lease_until = NULL, outcome_unknown = FALSE WHERE id = ? AND state = 'running' AND attempted_by = ? AND attempt = ?`),
+			res, now, r.ID, d.worker, r.Attempt)
 		if err != nil {
 			return "", fmt.Errorf("recording completion of operation %d: %w", r.ID, err)
 		}
@@ -519,11 +520,13 @@ func (d *Dispatcher) record(ctx context.Context, r Row, res string, opErr error)
 	var err error
 	if outcome == "dead" {
 		_, err = d.db.ExecContext(ctx, d.db.Rebind(`UPDATE outbox SET state = 'dead', finalized_at = ?, lease_until = NULL,
-			last_error = ?, errors = ?, outcome_unknown = ? WHERE id = ?`), now, opErr.Error(), string(hist), unknown, r.ID)
+			last_error = ?, errors = ?, outcome_unknown = ? WHERE id = ? AND state = 'running' AND attempted_by = ? AND attempt = ?`),
+			now, opErr.Error(), string(hist), unknown, r.ID, d.worker, r.Attempt)
 		d.log.Error("outbox operation failed for good", "op", r.Key, "kind", r.Kind, "connector", r.Connector, "attempt", r.Attempt, "err", opErr)
 	} else {
 		_, err = d.db.ExecContext(ctx, d.db.Rebind(`UPDATE outbox SET state = 'retryable', scheduled_at = ?, attempt = ?, lease_until = NULL,
-			last_error = ?, errors = ?, outcome_unknown = ? WHERE id = ?`), store.Time(next), attempt, opErr.Error(), string(hist), unknown, r.ID)
+			last_error = ?, errors = ?, outcome_unknown = ? WHERE id = ? AND state = 'running' AND attempted_by = ? AND attempt = ?`),
+			store.Time(next), attempt, opErr.Error(), string(hist), unknown, r.ID, d.worker, r.Attempt)
 		d.log.Warn("outbox operation will be retried", "op", r.Key, "kind", r.Kind, "connector", r.Connector,
 			"attempt", r.Attempt, "next", next, "outcome_unknown", unknown, "err", opErr)
 	}
