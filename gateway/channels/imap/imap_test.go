@@ -7,7 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -191,7 +191,7 @@ func TestDovecot(t *testing.T) {
 			failed, events := 0, 0
 			for i, f := range fixtures {
 				g, w := got[i], want[f.name]
-				if wantName := "INBOX/" + itoa(uids[i]); g.Name != wantName {
+				if wantName := "INBOX/" + strconv.FormatUint(uint64(uids[i]), 10); g.Name != wantName {
 					t.Errorf("%s: stored as %q, want %q", f.name, g.Name, wantName)
 				}
 				if g.Status != w.Status || g.Events != w.Events {
@@ -411,17 +411,4 @@ func TestDovecot(t *testing.T) {
 			})
 		}
 	})
-}
-
-func itoa(u uint32) string {
-	b := []byte{}
-	for {
-		b = append(b, byte('0'+u%10))
-		u /= 10
-		if u == 0 {
-			break
-		}
-	}
-	slices.Reverse(b)
-	return string(b)
 }
