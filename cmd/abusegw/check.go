@@ -128,6 +128,27 @@ func checks(cfg *config.Config) ([]check, func()) {
 			},
 		})
 	}
+	for _, m := range cfg.IMAP {
+		out = append(out, check{name: "imap " + m.Name, run: func(ctx context.Context) error {
+			if rt == nil {
+				return errors.New("skipped: the runtime did not load")
+			}
+			for _, p := range rt.IMAP {
+				if p.Config().Name == m.Name {
+					return p.Check(ctx)
+				}
+			}
+			return nil
+		}})
+	}
+	if cfg.ShadowserverAPI.Enabled {
+		out = append(out, check{name: "shadowserver api", run: func(ctx context.Context) error {
+			if rt == nil || rt.Shadowserver == nil {
+				return errors.New("skipped: the runtime did not load")
+			}
+			return rt.Shadowserver.Check(ctx)
+		}})
+	}
 	cleanup := func() {
 		if rt != nil {
 			rt.Close()
