@@ -27,6 +27,7 @@ import (
 	"github.com/emersion/go-message/textproto"
 
 	"github.com/abusegw/abusegw/normalizer"
+	"github.com/abusegw/abusegw/normalizer/internal/mimewalk"
 )
 
 // MaxMessageSize is the most ParseMessage reads of a mail.
@@ -71,7 +72,7 @@ func IsFeedbackReport(contentType string) bool {
 }
 
 func contentType2(v string) (string, map[string]string) {
-	mt, params := contentType(v)
+	mt, params := mimewalk.ContentType(v)
 	lower := make(map[string]string, len(params))
 	for k, p := range params {
 		lower[strings.ToLower(k)] = p
@@ -98,8 +99,8 @@ func looksLikeFeedback(body []byte) bool {
 // event is a *normalizer.RowError naming its MIME part.
 func ParseMessage(r io.Reader, name string) ([]normalizer.Event, error) {
 	lr := &io.LimitedReader{R: r, N: MaxMessageSize + 1}
-	var parts []*mimePart
-	top, err := walkMail(lr, func(p *mimePart) { parts = append(parts, p) })
+	var parts []*mimewalk.Part
+	top, err := mimewalk.Walk(lr, func(p *mimewalk.Part) { parts = append(parts, p) })
 	if err != nil {
 		return nil, fmt.Errorf("reading ARF mail %s: %w", name, err)
 	}
@@ -109,14 +110,14 @@ func ParseMessage(r io.Reader, name string) ([]normalizer.Event, error) {
 	isReport := IsFeedbackReport(top.Get("Content-Type"))
 	var reports []int
 	for i, p := range parts {
-		if p.mediaType == "message/feedback-report" {
+		if p.MediaType == "message/feedback-report" {
 			reports = append(reports, i)
 		}
 	}
 	if len(reports) == 0 && isReport {
 		// Mislabelled: a text part that holds the fields.
 		for i, p := range parts {
-			if !isOriginal(p.mediaType) && looksLikeFeedback(p.body) {
+			if !isOriginal(p.MediaType) && looksLikeFeedback(p.Body) {
 				reports = append(reports, i)
 				break
 			}
@@ -137,14 +138,14 @@ func ParseMessage(r io.Reader, name string) ([]normalizer.Event, error) {
 		}
 		var original io.Reader
 		for _, p := range parts[ri+1 : end] {
-			if isOriginal(p.mediaType) {
-				original = bytes.NewReader(p.body)
+			if isOriginal(p.MediaType) {
+				original = bytes.NewReader(p.Body)
 				break
 			}
 		}
-		ev, err := ParseFeedbackPart(bytes.NewReader(parts[ri].body), original)
+		ev, err := ParseFeedbackPart(bytes.NewReader(parts[ri].Body), original)
 		if err != nil {
-			re := &normalizer.RowError{File: name, Part: parts[ri].path, Err: err}
+			re := &normalizer.RowError{File: name, Part: parts[ri].Path, Err: err}
 			var fe *normalizer.FieldError
 			if errors.As(err, &fe) {
 				re.Field = fe.Field
@@ -158,10 +159,10 @@ func ParseMessage(r io.Reader, name string) ([]normalizer.Event, error) {
 				ev.Fields["feed.name"] = provider
 			}
 		}
-		if s := decodeWords(top.Get("Subject")); s != "" {
+		if s := mimewalk.DecodeWords(top.Get("Subject")); s != "" {
 			ev.Fields["extra.report_subject"] = s
 		}
-		ev.Raw = normalizer.RawRef{File: name, Part: parts[ri].path}
+		ev.Raw = normalizer.RawRef{File: name, Part: parts[ri].Path}
 		events = append(events, ev)
 	}
 	return events, errors.Join(errs...)
@@ -206,14 +207,14 @@ func (f fields) all(k string) []string {
 // Reported-Domain when that is not the recipient's own domain, and the other
 // fields under extra.
 func ParseFeedbackPart(part io.Reader, original io.Reader) (normalizer.Event, error) {
-	fh, err := readHeader(bufio.NewReader(io.LimitReader(part, maxFeedbackBytes)))
+	fh, err := mimewalk.ReadHeader(bufio.NewReader(io.LimitReader(part, maxFeedbackBytes)))
 	if err != nil && fh.Len() == 0 {
 		return normalizer.Event{}, fmt.Errorf("reading feedback report: %w", err)
 	}
 	f := fields{fh}
 	var oh textproto.Header
 	if original != nil {
-		oh, _ = readHeader(bufio.NewReader(io.LimitReader(original, maxFeedbackBytes)))
+		oh, _ = mimewalk.ReadHeader(bufio.NewReader(io.LimitReader(original, maxFeedbackBytes)))
 	}
 	o := fields{oh}
 
@@ -347,9 +348,9 @@ func ParseFeedbackPart(part io.Reader, original io.Reader) (normalizer.Event, er
 	}
 
 	// The reported message.
-	extra("subject", decodeWords(o.get("Subject")))
+	extra("subject", mimewalk.DecodeWords(o.get("Subject")))
 	extra("message_id", strings.Trim(o.get("Message-Id"), "<> "))
-	extra("original_from", decodeWords(o.get("From")))
+	extra("original_from", mimewalk.DecodeWords(o.get("From")))
 	extra("original_date", o.get("Date"))
 	ev.Complete()
 	return ev, nil

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/abusegw/abusegw/normalizer"
+	"github.com/abusegw/abusegw/normalizer/internal/mimewalk"
 )
 
 // ParseMessage reads a whole X-ARF v0.1/v0.2 mail (an .eml, optionally with
@@ -22,8 +23,8 @@ import (
 // part; the events of the other parts are still returned.
 func ParseMessage(r io.Reader, name string) ([]normalizer.Event, error) {
 	lr := &io.LimitedReader{R: r, N: MaxDocumentSize + 1}
-	var parts []*mimePart
-	top, err := walkMail(lr, func(p *mimePart) { parts = append(parts, p) })
+	var parts []*mimewalk.Part
+	top, err := mimewalk.Walk(lr, func(p *mimewalk.Part) { parts = append(parts, p) })
 	if err != nil {
 		return nil, fmt.Errorf("reading X-ARF mail %s: %w", name, err)
 	}
@@ -38,19 +39,19 @@ func ParseMessage(r io.Reader, name string) ([]normalizer.Event, error) {
 		var evs []normalizer.Event
 		var perr error
 		switch {
-		case DetectYAMLPart(p.header.Get("Content-Type"), p.body):
-			evs, perr = ParseV02Report(p.body, headers)
-		case (p.mediaType == "application/json" || strings.HasSuffix(p.mediaType, "+json") || p.mediaType == "text/plain" || p.mediaType == "application/octet-stream") && DetectJSON(p.body):
-			evs, perr = Parse(strings.NewReader(string(p.body)), partName(name, p))
+		case DetectYAMLPart(p.Header.Get("Content-Type"), p.Body):
+			evs, perr = ParseV02Report(p.Body, headers)
+		case (p.MediaType == "application/json" || strings.HasSuffix(p.MediaType, "+json") || p.MediaType == "text/plain" || p.MediaType == "application/octet-stream") && DetectJSON(p.Body):
+			evs, perr = Parse(strings.NewReader(string(p.Body)), partName(name, p))
 		default:
 			continue
 		}
 		found = true
 		if perr != nil {
-			errs = append(errs, rowError(name, p.path, perr))
+			errs = append(errs, rowError(name, p.Path, perr))
 		}
 		for _, ev := range evs {
-			ev.Raw.File, ev.Raw.Part = name, p.path
+			ev.Raw.File, ev.Raw.Part = name, p.Path
 			fillIPFromText(&ev, parts)
 			events = append(events, ev)
 		}
@@ -61,8 +62,8 @@ func ParseMessage(r io.Reader, name string) ([]normalizer.Event, error) {
 	return events, errors.Join(errs...)
 }
 
-func partName(name string, p *mimePart) string {
-	if fn := p.params["name"]; fn != "" {
+func partName(name string, p *mimewalk.Part) string {
+	if fn := p.Params["name"]; fn != "" {
 		return fn
 	}
 	return name
@@ -88,16 +89,16 @@ var urlWithIP = regexp.MustCompile(`(?i)\b(https?://[^\s\[\]<>"]+)\s*\[([0-9a-f.
 
 // fillIPFromText gives an event that names a URL but no IP the address the
 // mail's text gives for that URL's host, as a person reading it would.
-func fillIPFromText(ev *normalizer.Event, parts []*mimePart) {
+func fillIPFromText(ev *normalizer.Event, parts []*mimewalk.Part) {
 	host := ev.String("source.fqdn")
 	if host == "" || ev.Has("source.ip") {
 		return
 	}
 	for _, p := range parts {
-		if !strings.HasPrefix(p.mediaType, "text/plain") || DetectYAMLPart(p.header.Get("Content-Type"), p.body) {
+		if !strings.HasPrefix(p.MediaType, "text/plain") || DetectYAMLPart(p.Header.Get("Content-Type"), p.Body) {
 			continue
 		}
-		for _, m := range urlWithIP.FindAllStringSubmatch(string(p.body), 50) {
+		for _, m := range urlWithIP.FindAllStringSubmatch(string(p.Body), 50) {
 			u, err := url.Parse(m[1])
 			if err != nil || !strings.EqualFold(u.Hostname(), host) {
 				continue

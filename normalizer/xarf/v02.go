@@ -10,6 +10,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/abusegw/abusegw/normalizer"
+	"github.com/abusegw/abusegw/normalizer/internal/mimewalk"
 )
 
 // MaxYAMLSize is the most of a v0.1/v0.2 report part that is read.
@@ -202,7 +203,7 @@ func contentType2(v string) (string, map[string]string) {
 	if strings.TrimSpace(v) == "" {
 		return "", nil
 	}
-	return contentType(v)
+	return mimewalk.ContentType(v)
 }
 
 // v02Known are the report keys (normalised) mapped to harmonization fields.
@@ -337,7 +338,7 @@ func ParseV02Report(yamlPart []byte, mailHeaders map[string][]string) ([]normali
 			b.extra(snake(f.key), f.value)
 		}
 	}
-	b.extra("mail_subject", decodeWords(hdr("Subject")))
+	b.extra("mail_subject", mimewalk.DecodeWords(hdr("Subject")))
 	b.extra("mail_message_id", strings.Trim(hdr("Message-Id"), "<> "))
 	ev, err := b.finish("Source")
 	if err != nil {

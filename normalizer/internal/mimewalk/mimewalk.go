@@ -1,8 +1,7 @@
-package arf
-
-// This file is a copy of normalizer/xarf/mime.go (a tolerant MIME walker on
-// go-message); it belongs in a shared internal package once normalizer/mail
-// settles.
+// Package mimewalk is a tolerant MIME walker on go-message, shared by the
+// X-ARF and ARF parsers: it visits each leaf part of a mail, decoded from its
+// transfer encoding, within limits that keep a hostile mail cheap.
+package mimewalk
 
 import (
 	"bufio"
@@ -20,28 +19,28 @@ import (
 
 // Limits that keep a hostile mail from using unbounded memory or time.
 const (
-	maxHeaderBytes = 256 << 10
-	maxPartBytes   = 4 << 20
-	maxParts       = 200
-	maxDepth       = 8
+	MaxHeaderBytes = 256 << 10
+	MaxPartBytes   = 4 << 20
+	MaxParts       = 200
+	MaxDepth       = 8
 )
 
-// mimePart is one leaf of a mail, its body decoded from its transfer
+// Part is one leaf of a mail, its body decoded from its transfer
 // encoding (and, when a charset reader is registered with go-message, its
-// charset) and cut at maxPartBytes.
-type mimePart struct {
-	path      string // "1", "2.1", …; "" for a single-part mail
-	header    textproto.Header
-	mediaType string
-	params    map[string]string
-	body      []byte
+// charset) and cut at MaxPartBytes.
+type Part struct {
+	Path      string // "1", "2.1", …; "" for a single-part mail
+	Header    textproto.Header
+	MediaType string
+	Params    map[string]string
+	Body      []byte
 }
 
-// walkMail reads a mail and calls visit for each leaf part, in order.
+// Walk reads a mail and calls visit for each leaf part, in order.
 // message/rfc822 parts are leaves. It returns the top-level header.
-func walkMail(r io.Reader, visit func(*mimePart)) (textproto.Header, error) {
+func Walk(r io.Reader, visit func(*Part)) (textproto.Header, error) {
 	br := bufio.NewReader(r)
-	h, err := readHeader(br)
+	h, err := ReadHeader(br)
 	if err != nil {
 		return h, err
 	}
@@ -53,11 +52,11 @@ func walkMail(r io.Reader, visit func(*mimePart)) (textproto.Header, error) {
 	return h, nil
 }
 
-func walkEntity(h textproto.Header, body io.Reader, path string, depth int, n *int, visit func(*mimePart)) {
-	mt, params := contentType(h.Get("Content-Type"))
-	if strings.HasPrefix(mt, "multipart/") && params["boundary"] != "" && depth < maxDepth {
+func walkEntity(h textproto.Header, body io.Reader, path string, depth int, n *int, visit func(*Part)) {
+	mt, params := ContentType(h.Get("Content-Type"))
+	if strings.HasPrefix(mt, "multipart/") && params["boundary"] != "" && depth < MaxDepth {
 		mr := textproto.NewMultipartReader(body, params["boundary"])
-		for i := 1; *n < maxParts; i++ {
+		for i := 1; *n < MaxParts; i++ {
 			p, err := mr.NextPart()
 			if err != nil {
 				return // io.EOF, or a broken or truncated mail: keep what we have
@@ -77,13 +76,13 @@ func walkEntity(h textproto.Header, body io.Reader, path string, depth int, n *i
 	if ent, err := message.New(message.Header{Header: h}, body); ent != nil && (err == nil || message.IsUnknownCharset(err) || message.IsUnknownEncoding(err)) {
 		rd = ent.Body
 	}
-	data, _ := io.ReadAll(io.LimitReader(rd, maxPartBytes)) // a bad encoding keeps what decoded
-	visit(&mimePart{path: path, header: h, mediaType: mt, params: params, body: data})
+	data, _ := io.ReadAll(io.LimitReader(rd, MaxPartBytes)) // a bad encoding keeps what decoded
+	visit(&Part{Path: path, Header: h, MediaType: mt, Params: params, Body: data})
 }
 
-// contentType parses a Content-Type value tolerantly: a bad parameter (a
+// ContentType parses a Content-Type value tolerantly: a bad parameter (a
 // duplicate "name", say) does not lose the media type or the boundary.
-func contentType(v string) (string, map[string]string) {
+func ContentType(v string) (string, map[string]string) {
 	if v == "" {
 		return "text/plain", map[string]string{}
 	}
@@ -107,10 +106,10 @@ func contentType(v string) (string, map[string]string) {
 	return mt, params
 }
 
-// readHeader reads a header block tolerantly: a leading mbox "From " line
+// ReadHeader reads a header block tolerantly: a leading mbox "From " line
 // and blank lines are skipped, folded lines are joined, CRLF and LF both end
 // lines, and a line without a colon is skipped instead of ending the header.
-func readHeader(br *bufio.Reader) (textproto.Header, error) {
+func ReadHeader(br *bufio.Reader) (textproto.Header, error) {
 	var h textproto.Header
 	total := 0
 	var key string
@@ -132,9 +131,9 @@ func readHeader(br *bufio.Reader) (textproto.Header, error) {
 			}
 		}
 		total += len(line)
-		if total > maxHeaderBytes {
+		if total > MaxHeaderBytes {
 			flush()
-			return h, fmt.Errorf("mail header longer than %d bytes", maxHeaderBytes)
+			return h, fmt.Errorf("mail header longer than %d bytes", MaxHeaderBytes)
 		}
 		trimmed := bytes.TrimRight(line, "\r\n")
 		if first && (len(trimmed) == 0 || bytes.HasPrefix(trimmed, []byte("From ")) || bytes.HasPrefix(trimmed, []byte(">From "))) {
@@ -184,8 +183,8 @@ func validKey(k []byte) bool {
 	return true
 }
 
-// decodeWords decodes RFC 2047 encoded words ("=?UTF-8?B?…?=") where it can.
-func decodeWords(s string) string {
+// DecodeWords decodes RFC 2047 encoded words ("=?UTF-8?B?…?=") where it can.
+func DecodeWords(s string) string {
 	d := mime.WordDecoder{CharsetReader: func(charset string, input io.Reader) (io.Reader, error) {
 		switch strings.ToLower(charset) {
 		case "iso-8859-1", "latin1", "us-ascii", "windows-1252":
