@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/abusegw/abusegw/gateway/app"
 	"github.com/abusegw/abusegw/gateway/cases"
 )
 
@@ -23,19 +22,12 @@ func newCasesCmd(e *env, g *globals) *cobra.Command {
 		Short: "list cases: key, customer, classification, state, IPs, events, first/last seen, ticket",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := g.loadConfig(e)
-			if err != nil {
-				return err
-			}
 			ctx := cmd.Context()
-			db, err := app.OpenDB(ctx, cfg)
+			_, db, err := openReadyDB(ctx, e, g)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			if err := db.Ready(ctx); err != nil {
-				return err
-			}
 			list, err := cases.List(ctx, db, f)
 			if err != nil {
 				return &exitError{code: 2, err: err}

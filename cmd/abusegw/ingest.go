@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/abusegw/abusegw/gateway/app"
+	"github.com/abusegw/abusegw/gateway/config"
 	"github.com/abusegw/abusegw/gateway/ingest"
 )
 
@@ -28,59 +30,46 @@ A report ingested before is recognised by its SHA-256 and changes nothing; a
 report whose processing was interrupted is completed. A summary follows.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := g.loadConfig(e)
-			if err != nil {
-				return err
-			}
-			logger := newLogger(cfg, e.stderr)
-			ctx := cmd.Context()
-			db, err := app.OpenDB(ctx, cfg)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			if _, err := db.Migrate(ctx); err != nil {
-				return err
-			}
-			rt, err := app.Build(ctx, cfg, db, app.BuildOptions{Logger: logger})
-			if err != nil {
-				return err
-			}
-			defer rt.Close()
-
-			var total ingest.Summary
-			// Reports left half-processed by an earlier crash come first.
-			pending, err := rt.Pipeline.ProcessPending(ctx)
-			if err != nil {
-				return err
-			}
-			total.Add(pending)
-			var failed error
-			for _, arg := range args {
-				sum, err := rt.Pipeline.IngestPath(ctx, arg, e.stdin, newProgress(e))
-				total.Add(sum)
-				if err != nil {
-					failed = err
-					fmt.Fprintln(e.stderr, "abusegw ingest:", err)
-				}
-			}
-			if jsonOut {
-				enc := json.NewEncoder(e.stdout)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(total); err != nil {
-					return err
-				}
-			} else {
-				printSummary(e.stdout, total)
-			}
-			if failed != nil {
-				return &exitError{code: 1, err: fmt.Errorf("some reports could not be ingested")}
-			}
-			return nil
+			return withRuntime(cmd.Context(), e, g, func(_ *config.Config, rt *app.Runtime) error {
+				return runIngest(cmd.Context(), e, rt, args, jsonOut)
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the summary as JSON")
 	return cmd
+}
+
+// runIngest ingests every argument and prints the summary.
+func runIngest(ctx context.Context, e *env, rt *app.Runtime, args []string, jsonOut bool) error {
+	var total ingest.Summary
+	// Reports left half-processed by an earlier crash come first.
+	pending, err := rt.Pipeline.ProcessPending(ctx)
+	if err != nil {
+		return err
+	}
+	total.Add(pending)
+	var failed error
+	for _, arg := range args {
+		sum, err := rt.Pipeline.IngestPath(ctx, arg, e.stdin, newProgress(e))
+		total.Add(sum)
+		if err != nil {
+			failed = err
+			fmt.Fprintln(e.stderr, "abusegw ingest:", err)
+		}
+	}
+	if jsonOut {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(total); err != nil {
+			return err
+		}
+	} else {
+		printSummary(e.stdout, total)
+	}
+	if failed != nil {
+		return &exitError{code: 1, err: fmt.Errorf("some reports could not be ingested")}
+	}
+	return nil
 }
 
 func printSummary(w io.Writer, s ingest.Summary) {

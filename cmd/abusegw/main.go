@@ -19,7 +19,9 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/spf13/cobra"
 
+	"github.com/abusegw/abusegw/gateway/app"
 	"github.com/abusegw/abusegw/gateway/config"
+	"github.com/abusegw/abusegw/gateway/store"
 )
 
 func main() {
@@ -172,4 +174,22 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// openReadyDB loads the configuration and opens its database, which must be
+// migrated already: commands that only read never change the schema.
+func openReadyDB(ctx context.Context, e *env, g *globals) (*config.Config, *store.DB, error) {
+	cfg, err := g.loadConfig(e)
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := app.OpenDB(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := db.Ready(ctx); err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return cfg, db, nil
 }

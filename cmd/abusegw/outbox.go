@@ -13,7 +13,6 @@ import (
 	"github.com/abusegw/abusegw/gateway/app"
 	"github.com/abusegw/abusegw/gateway/config"
 	"github.com/abusegw/abusegw/gateway/outbox"
-	"github.com/abusegw/abusegw/gateway/store"
 )
 
 // withRuntime opens the database, migrates it and wires the pipeline.
@@ -90,21 +89,6 @@ func newOutboxCmd(e *env, g *globals) *cobra.Command {
 		state   string
 		limit   int
 	)
-	openDB := func(ctx context.Context) (*store.DB, error) {
-		cfg, err := g.loadConfig(e)
-		if err != nil {
-			return nil, err
-		}
-		db, err := app.OpenDB(ctx, cfg)
-		if err != nil {
-			return nil, err
-		}
-		if err := db.Ready(ctx); err != nil {
-			db.Close()
-			return nil, err
-		}
-		return db, nil
-	}
 	cmd := &cobra.Command{
 		Use:   "outbox [list|retry ID|drop ID] [--json]",
 		Short: "list, retry or drop helpdesk operations",
@@ -119,7 +103,7 @@ case queued behind it can run.`,
 			if len(args) > 0 {
 				verb = args[0]
 			}
-			db, err := openDB(ctx)
+			_, db, err := openReadyDB(ctx, e, g)
 			if err != nil {
 				return err
 			}

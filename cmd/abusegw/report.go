@@ -6,7 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/abusegw/abusegw/gateway/app"
 	"github.com/abusegw/abusegw/gateway/metrics"
 )
 
@@ -29,19 +28,12 @@ func newReportCmd(e *env, g *globals) *cobra.Command {
 			default:
 				return &exitError{code: 2, err: fmt.Errorf("--format %q: want table, csv or json", format)}
 			}
-			cfg, err := g.loadConfig(e)
-			if err != nil {
-				return err
-			}
 			ctx := cmd.Context()
-			db, err := app.OpenDB(ctx, cfg)
+			cfg, db, err := openReadyDB(ctx, e, g)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			if err := db.Ready(ctx); err != nil {
-				return err
-			}
 			rep, err := metrics.Compute(ctx, db, cfg.Metrics, q, time.Now())
 			if err != nil {
 				return &exitError{code: 2, err: err}

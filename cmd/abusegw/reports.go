@@ -30,19 +30,12 @@ that no parser recognised, with the error; after a parser fix, abusegw
 reprocess ID processes one again.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := g.loadConfig(e)
-			if err != nil {
-				return err
-			}
 			ctx := cmd.Context()
-			db, err := app.OpenDB(ctx, cfg)
+			_, db, err := openReadyDB(ctx, e, g)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			if err := db.Ready(ctx); err != nil {
-				return err
-			}
 			list, err := httpapi.ListReports(ctx, db, f)
 			if err != nil {
 				return &exitError{code: 2, err: err}
