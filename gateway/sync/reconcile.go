@@ -148,12 +148,12 @@ func (r *Reconciler) run(ctx context.Context, conn connectors.Connector, connect
 			return fmt.Errorf("listing %s tickets updated since %s: %w", connector, since.Format(time.RFC3339), err)
 		}
 		st.Pages++
-		for _, t := range page.Tickets {
-			st.Tickets++
-			out, err := r.applier.Apply(ctx, connector, t, SourceReconcile, "")
-			if err != nil {
-				return err
-			}
+		outs, err := r.applier.ApplyPage(ctx, connector, page.Tickets, SourceReconcile)
+		if err != nil {
+			return err
+		}
+		st.Tickets += len(page.Tickets)
+		for _, out := range outs {
 			r.count(st, out)
 		}
 		if page.Next == "" {
