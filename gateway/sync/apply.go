@@ -90,7 +90,7 @@ func (a *Applier) Apply(ctx context.Context, connector string, t connectors.Tick
 	var out Outcome
 	err := a.db.InTx(ctx, func(tx *sqlx.Tx) error {
 		var err error
-		out, err = a.apply(ctx, tx, connector, t, src, deliveryID)
+		out, err = a.apply(ctx, newStmtCache(tx), connector, t, src, deliveryID)
 		return err
 	})
 	return out, err
@@ -103,8 +103,9 @@ func (a *Applier) Apply(ctx context.Context, connector string, t connectors.Tick
 func (a *Applier) ApplyPage(ctx context.Context, connector string, ts []connectors.Ticket, src Source) ([]Outcome, error) {
 	outs := make([]Outcome, len(ts))
 	err := a.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		q := newStmtCache(tx)
 		for i, t := range ts {
-			out, err := a.apply(ctx, tx, connector, t, src, "")
+			out, err := a.apply(ctx, q, connector, t, src, "")
 			if err != nil {
 				return err
 			}
@@ -118,14 +119,14 @@ func (a *Applier) ApplyPage(ctx context.Context, connector string, ts []connecto
 	return outs, nil
 }
 
-func (a *Applier) apply(ctx context.Context, tx *sqlx.Tx, connector string, t connectors.Ticket, src Source, deliveryID string) (Outcome, error) {
+func (a *Applier) apply(ctx context.Context, tx *stmtCache, connector string, t connectors.Ticket, src Source, deliveryID string) (Outcome, error) {
 	now := store.Time(a.now())
 	var r ticketRow
-	err := tx.GetContext(ctx, &r, tx.Rebind(`SELECT t.id, t.case_id, t.status, t.external_updated_at,
+	err := tx.GetContext(ctx, &r, `SELECT t.id, t.case_id, t.status, t.external_updated_at,
 			c.state, c.status AS case_status, c.case_key, c.notified_at, c.first_response_at,
 			(SELECT max(h.at) FROM status_history h WHERE h.case_id = c.id) AS last_changed
 		FROM tickets t JOIN cases c ON c.id = t.case_id
-		WHERE t.connector = ? AND t.external_id = ?`), connector, t.ID)
+		WHERE t.connector = ? AND t.external_id = ?`, connector, t.ID)
 	if errors.Is(err, sql.ErrNoRows) {
 		a.log.Debug("status of a ticket that is not ours", "connector", connector, "ticket", t.ID)
 		return OutcomeUnknown, nil
@@ -156,8 +157,8 @@ func (a *Applier) apply(ctx context.Context, tx *sqlx.Tx, connector string, t co
 		a.touch(ctx, tx, r.ID, t, now)
 		return OutcomeUnknown, nil
 	}
-	if _, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE tickets SET external_status = ?, status = ?, closure_reason = ?,
-			external_updated_at = ?, last_synced_at = ?, updated_at = ? WHERE id = ?`),
+	if _, err := tx.ExecContext(ctx, `UPDATE tickets SET external_status = ?, status = ?, closure_reason = ?,
+			external_updated_at = ?, last_synced_at = ?, updated_at = ? WHERE id = ?`,
 		t.Status, string(t.Canonical), t.ClosureReason, nullTime(t.Updated), now, now, r.ID); err != nil {
 		return "", fmt.Errorf("updating ticket %s/%s: %w", connector, t.ID, err)
 	}
@@ -183,15 +184,15 @@ func (a *Applier) apply(ctx context.Context, tx *sqlx.Tx, connector string, t co
 		args = append(args, at)
 	}
 	args = append(args, r.CaseID)
-	if _, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE cases SET `+set+` WHERE id = ?`), args...); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE cases SET `+set+` WHERE id = ?`, args...); err != nil {
 		return "", fmt.Errorf("updating case %s: %w", r.CaseKey, err)
 	}
 	reason := t.ClosureReason
 	if wasDone && !isDone {
 		reason = "reopened in the helpdesk"
 	}
-	if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO status_history (case_id, ticket_id, from_status, to_status, at, source, reason, external_event_id, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+	if _, err := tx.ExecContext(ctx, `INSERT INTO status_history (case_id, ticket_id, from_status, to_status, at, source, reason, external_event_id, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.CaseID, r.ID, r.CaseStatus, string(t.Canonical), at, string(src), reason, deliveryID, now); err != nil {
 		return "", fmt.Errorf("recording status of case %s: %w", r.CaseKey, err)
 	}
@@ -200,8 +201,8 @@ func (a *Applier) apply(ctx context.Context, tx *sqlx.Tx, connector string, t co
 }
 
 // touch records that the ticket was seen, without changing the case.
-func (a *Applier) touch(ctx context.Context, tx *sqlx.Tx, id int64, t connectors.Ticket, now time.Time) {
-	_, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE tickets SET external_status = ?, last_synced_at = ? WHERE id = ?`), t.Status, now, id)
+func (a *Applier) touch(ctx context.Context, tx *stmtCache, id int64, t connectors.Ticket, now time.Time) {
+	_, err := tx.ExecContext(ctx, `UPDATE tickets SET external_status = ?, last_synced_at = ? WHERE id = ?`, t.Status, now, id)
 	if err != nil {
 		a.log.Warn("recording ticket sync time", "ticket", t.ID, "err", err)
 	}
@@ -249,4 +250,47 @@ func nullTime(t time.Time) any {
 		return nil
 	}
 	return store.Time(t)
+}
+
+// stmtCache prepares each statement once per transaction: a page of a
+// reconcile runs the same few statements a hundred times, and preparing
+// them once saves a parse each (and on PostgreSQL a round trip each).
+// database/sql closes them with the transaction.
+type stmtCache struct {
+	tx    *sqlx.Tx
+	stmts map[string]*sqlx.Stmt
+}
+
+func newStmtCache(tx *sqlx.Tx) *stmtCache {
+	return &stmtCache{tx: tx, stmts: map[string]*sqlx.Stmt{}}
+}
+
+func (c *stmtCache) stmt(ctx context.Context, query string) (*sqlx.Stmt, error) {
+	if st, ok := c.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := c.tx.PreparexContext(ctx, c.tx.Rebind(query))
+	if err != nil {
+		return nil, fmt.Errorf("preparing %.40q: %w", query, err)
+	}
+	c.stmts[query] = st
+	return st, nil
+}
+
+// GetContext is sqlx's, with the statement prepared once.
+func (c *stmtCache) GetContext(ctx context.Context, dest any, query string, args ...any) error {
+	st, err := c.stmt(ctx, query)
+	if err != nil {
+		return err
+	}
+	return st.GetContext(ctx, dest, args...)
+}
+
+// ExecContext is sqlx's, with the statement prepared once.
+func (c *stmtCache) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := c.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
 }
