@@ -328,6 +328,9 @@ func (c *Config) validateParts() []error {
 	if err := c.Sync.Validate(names); err != nil {
 		errs = append(errs, err)
 	}
+	if err := c.Metrics.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.Ingest.InlineMax < 0 || c.Ingest.MaxReport < 0 || c.Templates.MaxIPs < 0 {
 		errs = append(errs, errors.New("ingest.inline_max, ingest.max_report and templates.max_ips must not be negative"))
 	}
