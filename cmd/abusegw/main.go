@@ -135,7 +135,6 @@ in the desk's helpdesk (Request Tracker, Znuny, Zammad, Jira, Freshdesk, GitLab)
 		newReportCmd(e, g),
 		newReprocessCmd(e, g),
 	)
-	root.AddCommand(laterCmds(e)...)
 	return root
 }
 
