@@ -35,6 +35,7 @@ import (
 	"github.com/abusegw/abusegw/normalizer/arf"
 	"github.com/abusegw/abusegw/normalizer/csvmap"
 	"github.com/abusegw/abusegw/normalizer/intelmq"
+	"github.com/abusegw/abusegw/normalizer/internal/readlimit"
 	"github.com/abusegw/abusegw/normalizer/mail"
 	"github.com/abusegw/abusegw/normalizer/shadowserver"
 	"github.com/abusegw/abusegw/normalizer/xarf"
@@ -481,7 +482,7 @@ func (z *zipReader) advance() error {
 		}
 		inner := z.opts
 		inner.Filename = path.Base(f.Name)
-		rd, info, err := open(&capReader{r: rc, n: 1 << 30}, inner, z.depth+1)
+		rd, info, err := open(readlimit.New(rc, 1<<30), inner, z.depth+1)
 		if err != nil {
 			rc.Close()
 			if firstErr == nil {
@@ -540,23 +541,4 @@ func (z *zipReader) Next() (normalizer.Event, error) {
 		}
 		return ev, nil
 	}
-}
-
-// capReader fails past n bytes: a zip bomb ends with an error, not with
-// a silently truncated report.
-type capReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *capReader) Read(p []byte) (int, error) {
-	if c.n <= 0 {
-		return 0, errors.New("zip entry decompresses to more than the limit")
-	}
-	if int64(len(p)) > c.n {
-		p = p[:c.n]
-	}
-	n, err := c.r.Read(p)
-	c.n -= int64(n)
-	return n, err
 }

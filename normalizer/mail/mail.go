@@ -42,6 +42,7 @@ import (
 
 	"github.com/abusegw/abusegw/mappings/notices"
 	"github.com/abusegw/abusegw/normalizer"
+	"github.com/abusegw/abusegw/normalizer/internal/readlimit"
 )
 
 // PartParser returns a Reader for a part it recognises and the name of its
@@ -360,7 +361,7 @@ func (r *Reader) openZip(part, name string, body []byte, depth int) {
 			continue
 		}
 		head := make([]byte, 4)
-		br := bufio.NewReader(&limitReader{r: rc, n: r.lim.MaxDecompressed})
+		br := bufio.NewReader(readlimit.New(rc, r.lim.MaxDecompressed))
 		if b, _ := br.Peek(4); len(b) >= 2 {
 			copy(head, b)
 		}
@@ -650,23 +651,4 @@ func readLimited(r io.Reader, max int64) ([]byte, error) {
 		return nil, fmt.Errorf("larger than %d bytes", max)
 	}
 	return b, nil
-}
-
-// limitReader fails, rather than stopping quietly, past n bytes, so a
-// truncated report is not taken for a whole one.
-type limitReader struct {
-	r io.Reader
-	n int64
-}
-
-func (l *limitReader) Read(p []byte) (int, error) {
-	if l.n <= 0 {
-		return 0, fmt.Errorf("decompressed data larger than the limit")
-	}
-	if int64(len(p)) > l.n {
-		p = p[:l.n]
-	}
-	n, err := l.r.Read(p)
-	l.n -= int64(n)
-	return n, err
 }
