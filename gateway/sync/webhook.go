@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/jmoiron/sqlx"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/abusegw/abusegw/connectors"
@@ -35,7 +37,31 @@ type Receiver struct {
 	log        *slog.Logger
 	work       chan int64
 	requests   *prometheus.CounterVec
+
+	// Group commit: while Run runs, one writer records the deliveries of
+	// concurrent requests in one transaction, instead of each request
+	// competing for SQLite's write lock.
+	writes chan recordReq
+	mu     sync.Mutex
+	done   chan struct{} // nil, or closed when the running writer stops
 }
+
+// recordReq is one delivery waiting for the writer.
+type recordReq struct {
+	connector string
+	u         connectors.Update
+	now       time.Time
+	reply     chan recordRes
+}
+
+type recordRes struct {
+	id  int64
+	dup bool
+	err error
+}
+
+// maxBatch bounds the deliveries recorded in one transaction.
+const maxBatch = 256
 
 // NewReceiver builds a Receiver. Call Run to apply deliveries.
 func NewReceiver(db *store.DB, conns map[string]connectors.Connector, applier *Applier, now func() time.Time, log *slog.Logger, reg prometheus.Registerer) (*Receiver, error) {
@@ -47,7 +73,8 @@ func NewReceiver(db *store.DB, conns map[string]connectors.Connector, applier *A
 	}
 	r := &Receiver{
 		db: db, connectors: conns, applier: applier, now: now, log: log,
-		work: make(chan int64, 1024),
+		work:   make(chan int64, 1024),
+		writes: make(chan recordReq),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "abusegw_webhook_requests_total",
 			Help: "Webhook requests, by connector and result (accepted, duplicate, unauthorized, bad_request, unknown_connector).",
@@ -127,11 +154,41 @@ func (rc *Receiver) handle(c *gin.Context) {
 	c.JSON(http.StatusAccepted, gin.H{"status": "accepted", "deliveries": accepted})
 }
 
-// record stores a delivery; dup reports that its id was seen before.
+// record stores a delivery durably; dup reports that its id was seen
+// before. While Run runs, the writer does it in a shared transaction;
+// otherwise (tests, a stopping server) it is done here.
 func (rc *Receiver) record(ctx context.Context, connector string, u connectors.Update, now time.Time) (int64, bool, error) {
-	payload, err := json.Marshal(deliveryPayload{Update: u})
+	rc.mu.Lock()
+	done := rc.done
+	rc.mu.Unlock()
+	if done != nil {
+		req := recordReq{connector: connector, u: u, now: now, reply: make(chan recordRes, 1)}
+		select {
+		case rc.writes <- req:
+			// The writer answers every request it took, even when stopping.
+			res := <-req.reply
+			return res.id, res.dup, res.err
+		case <-ctx.Done():
+			return 0, false, ctx.Err()
+		case <-done: // the writer stopped: record here
+		}
+	}
+	var res recordRes
+	err := rc.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		res = insertDelivery(ctx, tx, connector, u, now)
+		return res.err
+	})
 	if err != nil {
 		return 0, false, err
+	}
+	return res.id, res.dup, nil
+}
+
+// insertDelivery records one delivery in tx.
+func insertDelivery(ctx context.Context, tx *sqlx.Tx, connector string, u connectors.Update, now time.Time) recordRes {
+	payload, err := json.Marshal(deliveryPayload{Update: u})
+	if err != nil {
+		return recordRes{err: err}
 	}
 	id := u.DeliveryID
 	if id == "" {
@@ -140,15 +197,55 @@ func (rc *Receiver) record(ctx context.Context, connector string, u connectors.U
 		id = "sha256:" + hex.EncodeToString(sum[:16])
 	}
 	var rowID int64
-	err = rc.db.GetContext(ctx, &rowID, rc.db.Rebind(`INSERT INTO webhook_deliveries (connector, delivery_id, received_at, payload)
+	err = tx.GetContext(ctx, &rowID, tx.Rebind(`INSERT INTO webhook_deliveries (connector, delivery_id, received_at, payload)
 		VALUES (?, ?, ?, ?) ON CONFLICT (connector, delivery_id) DO NOTHING RETURNING id`), connector, id, now, string(payload))
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, true, nil
+		return recordRes{dup: true}
 	}
 	if err != nil {
-		return 0, false, fmt.Errorf("recording delivery %s: %w", id, err)
+		return recordRes{err: fmt.Errorf("recording delivery %s: %w", id, err)}
 	}
-	return rowID, false, nil
+	return recordRes{id: rowID}
+}
+
+// writeLoop records deliveries in batches until ctx ends: it takes what
+// requests are waiting, up to maxBatch, and commits them together, so that
+// many concurrent webhooks cost one commit instead of one lock fight each.
+func (rc *Receiver) writeLoop(ctx context.Context) {
+	for {
+		var first recordReq
+		select {
+		case <-ctx.Done():
+			return
+		case first = <-rc.writes:
+		}
+		batch := []recordReq{first}
+	collect:
+		for len(batch) < maxBatch {
+			select {
+			case r := <-rc.writes:
+				batch = append(batch, r)
+			default:
+				break collect
+			}
+		}
+		results := make([]recordRes, len(batch))
+		err := rc.db.InTx(context.WithoutCancel(ctx), func(tx *sqlx.Tx) error {
+			for i, r := range batch {
+				results[i] = insertDelivery(ctx, tx, r.connector, r.u, r.now)
+				if results[i].err != nil {
+					return results[i].err
+				}
+			}
+			return nil
+		})
+		for i, r := range batch {
+			if err != nil {
+				results[i] = recordRes{err: err}
+			}
+			r.reply <- results[i]
+		}
+	}
 }
 
 // Run applies recorded deliveries until ctx ends: those handed over by the
@@ -160,6 +257,22 @@ func (rc *Receiver) Run(ctx context.Context, poll time.Duration) {
 	}
 	t := time.NewTicker(poll)
 	defer t.Stop()
+	wctx, stopWriter := context.WithCancel(ctx)
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		rc.writeLoop(wctx)
+	}()
+	rc.mu.Lock()
+	rc.done = writerDone
+	rc.mu.Unlock()
+	defer func() {
+		stopWriter()
+		<-writerDone
+		rc.mu.Lock()
+		rc.done = nil // requests from now on record directly
+		rc.mu.Unlock()
+	}()
 	rc.Sweep(ctx)
 	for {
 		select {
