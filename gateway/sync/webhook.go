@@ -175,7 +175,7 @@ func (rc *Receiver) record(ctx context.Context, connector string, u connectors.U
 	}
 	var res recordRes
 	err := rc.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		res = insertDelivery(ctx, tx, connector, u, now)
+		res = insertDelivery(ctx, tx, nil, connector, u, now)
 		return res.err
 	})
 	if err != nil {
@@ -184,8 +184,13 @@ func (rc *Receiver) record(ctx context.Context, connector string, u connectors.U
 	return res.id, res.dup, nil
 }
 
-// insertDelivery records one delivery in tx.
-func insertDelivery(ctx context.Context, tx *sqlx.Tx, connector string, u connectors.Update, now time.Time) recordRes {
+// insertDeliverySQL records one delivery; a repeat returns no row.
+const insertDeliverySQL = `INSERT INTO webhook_deliveries (connector, delivery_id, received_at, payload)
+	VALUES (?, ?, ?, ?) ON CONFLICT (connector, delivery_id) DO NOTHING RETURNING id`
+
+// insertDelivery records one delivery in tx, through stmt when it is
+// prepared already (parsing the statement costs more than running it).
+func insertDelivery(ctx context.Context, tx *sqlx.Tx, stmt *sqlx.Stmt, connector string, u connectors.Update, now time.Time) recordRes {
 	payload, err := json.Marshal(deliveryPayload{Update: u})
 	if err != nil {
 		return recordRes{err: err}
@@ -197,8 +202,11 @@ func insertDelivery(ctx context.Context, tx *sqlx.Tx, connector string, u connec
 		id = "sha256:" + hex.EncodeToString(sum[:16])
 	}
 	var rowID int64
-	err = tx.GetContext(ctx, &rowID, tx.Rebind(`INSERT INTO webhook_deliveries (connector, delivery_id, received_at, payload)
-		VALUES (?, ?, ?, ?) ON CONFLICT (connector, delivery_id) DO NOTHING RETURNING id`), connector, id, now, string(payload))
+	if stmt != nil {
+		err = tx.StmtxContext(ctx, stmt).GetContext(ctx, &rowID, connector, id, now, string(payload))
+	} else {
+		err = tx.GetContext(ctx, &rowID, tx.Rebind(insertDeliverySQL), connector, id, now, string(payload))
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return recordRes{dup: true}
 	}
@@ -212,6 +220,13 @@ func insertDelivery(ctx context.Context, tx *sqlx.Tx, connector string, u connec
 // requests are waiting, up to maxBatch, and commits them together, so that
 // many concurrent webhooks cost one commit instead of one lock fight each.
 func (rc *Receiver) writeLoop(ctx context.Context) {
+	stmt, err := rc.db.PreparexContext(ctx, rc.db.Rebind(insertDeliverySQL))
+	if err != nil {
+		rc.log.Warn("preparing the delivery insert; recording without it", "err", err)
+		stmt = nil
+	} else {
+		defer stmt.Close()
+	}
 	for {
 		var first recordReq
 		select {
@@ -232,7 +247,7 @@ func (rc *Receiver) writeLoop(ctx context.Context) {
 		results := make([]recordRes, len(batch))
 		err := rc.db.InTx(context.WithoutCancel(ctx), func(tx *sqlx.Tx) error {
 			for i, r := range batch {
-				results[i] = insertDelivery(ctx, tx, r.connector, r.u, r.now)
+				results[i] = insertDelivery(ctx, tx, stmt, r.connector, r.u, r.now)
 				if results[i].err != nil {
 					return results[i].err
 				}
