@@ -25,7 +25,18 @@ const maxListedIPs = 1000
 func (s *Session) enqueue(ctx context.Context, cs *caseState) (int, error) {
 	switch cs.outcome {
 	case OutcomeNew, OutcomeFollowUp:
-		return s.a.enqueueCreate(ctx, s.tx, cs.id, s.now)
+		if cs.noFields {
+			return s.a.enqueueCreate(ctx, s.tx, cs.id, s.now)
+		}
+		j := &createJob{id: cs.id, key: cs.key, connector: cs.route.Connector, queue: cs.route.Queue, notify: cs.route.Notify,
+			c: s.newCaseView(cs)}
+		if err := s.a.previousTicket(ctx, s.tx, j, sql.NullInt64{Int64: cs.previousID, Valid: cs.previousID != 0}); err != nil {
+			return 0, err
+		}
+		if err := s.a.render(j); err != nil {
+			return 0, err
+		}
+		return enqueueAll(ctx, s.tx, j.ops(), s.now)
 	case OutcomeReopened:
 		return s.a.enqueueReopen(ctx, s.tx, cs, s.now)
 	}
@@ -174,6 +185,19 @@ func (a *Aggregator) caseIPs(ctx context.Context, tx *sqlx.Tx, caseID int64, sin
 	return out, nil
 }
 
+// createJob is the first message of a new case: the picture of the case,
+// the tickets it refers to, and what the renderer made of it.
+type createJob struct {
+	id        int64
+	key       string
+	connector string
+	queue     string
+	notify    bool
+	c         content.Case
+	refersTo  []string
+	msg       content.Message
+}
+
 // enqueueCreate renders and enqueues the first messages of a new case: the
 // ticket (its first text is the desk's internal summary) and, when the
 // customer is notified, the reply that writes to them.
@@ -186,43 +210,64 @@ func (a *Aggregator) enqueueCreate(ctx context.Context, tx *sqlx.Tx, caseID int6
 	if err != nil {
 		return 0, err
 	}
-	var refersTo []string
-	if r.PreviousCaseID.Valid {
-		var prev struct {
-			Connector string       `db:"connector"`
-			ID        string       `db:"external_id"`
-			URL       string       `db:"url"`
-			Resolved  sql.NullTime `db:"resolved_at"`
-		}
-		err := tx.GetContext(ctx, &prev, tx.Rebind(`SELECT t.connector, t.external_id, t.url, c.resolved_at FROM tickets t
-			JOIN cases c ON c.id = t.case_id WHERE t.case_id = ? ORDER BY t.id DESC LIMIT 1`), r.PreviousCaseID.Int64)
-		switch {
-		case err == nil:
-			c.PreviousTicket = &content.TicketRef{Connector: prev.Connector, ID: prev.ID, URL: prev.URL, Closed: prev.Resolved.Time.UTC()}
-			refersTo = []string{prev.ID}
-		case !errors.Is(err, sql.ErrNoRows):
-			return 0, fmt.Errorf("finding the ticket of case %d: %w", r.PreviousCaseID.Int64, err)
-		}
+	j := &createJob{id: r.ID, key: r.Key, connector: r.Connector, queue: r.Queue, notify: r.Notify, c: c}
+	if err := a.previousTicket(ctx, tx, j, r.PreviousCaseID); err != nil {
+		return 0, err
 	}
-	msg, err := a.renderer.Render(content.KindCreate, c)
+	if err := a.render(j); err != nil {
+		return 0, err
+	}
+	return enqueueAll(ctx, tx, j.ops(), now)
+}
+
+// previousTicket finds the ticket of the case a new case follows.
+func (a *Aggregator) previousTicket(ctx context.Context, tx *sqlx.Tx, j *createJob, previous sql.NullInt64) error {
+	if !previous.Valid {
+		return nil
+	}
+	var prev struct {
+		Connector string       `db:"connector"`
+		ID        string       `db:"external_id"`
+		URL       string       `db:"url"`
+		Resolved  sql.NullTime `db:"resolved_at"`
+	}
+	err := tx.GetContext(ctx, &prev, tx.Rebind(`SELECT t.connector, t.external_id, t.url, c.resolved_at FROM tickets t
+		JOIN cases c ON c.id = t.case_id WHERE t.case_id = ? ORDER BY t.id DESC LIMIT 1`), previous.Int64)
+	switch {
+	case err == nil:
+		j.c.PreviousTicket = &content.TicketRef{Connector: prev.Connector, ID: prev.ID, URL: prev.URL, Closed: prev.Resolved.Time.UTC()}
+		j.refersTo = []string{prev.ID}
+	case !errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("finding the ticket of case %d: %w", previous.Int64, err)
+	}
+	return nil
+}
+
+func (a *Aggregator) render(j *createJob) error {
+	msg, err := a.renderer.Render(content.KindCreate, j.c)
 	if err != nil {
-		return 0, fmt.Errorf("rendering the ticket of case %s: %w", r.Key, err)
+		return fmt.Errorf("rendering the ticket of case %s: %w", j.key, err)
 	}
+	j.msg = msg
+	return nil
+}
+
+func (j *createJob) ops() []outbox.Op {
 	create := outbox.Op{
-		CaseID: r.ID, Connector: r.Connector, Kind: outbox.KindCreate, Key: r.Key + ":create",
-		Payload: outbox.Payload{CaseKey: r.Key, Queue: r.Queue, Subject: msg.Subject, Body: msg.Internal, RefersTo: refersTo},
+		CaseID: j.id, Connector: j.connector, Kind: outbox.KindCreate, Key: j.key + ":create",
+		Payload: outbox.Payload{CaseKey: j.key, Queue: j.queue, Subject: j.msg.Subject, Body: j.msg.Internal, RefersTo: j.refersTo},
 	}
 	ops := []outbox.Op{create}
-	if r.Notify {
+	if j.notify {
 		// Requestors only when the customer is to hear from us: helpdesks
 		// write to requestors on their own (RT's autoreply on create).
-		ops[0].Payload.Requestors = c.Customer.Emails
+		ops[0].Payload.Requestors = j.c.Customer.Emails
 		ops = append(ops, outbox.Op{
-			CaseID: r.ID, Connector: r.Connector, Kind: outbox.KindReply, Key: r.Key + ":create:reply",
-			Payload: outbox.Payload{CaseKey: r.Key, Subject: msg.Subject, Body: msg.Body},
+			CaseID: j.id, Connector: j.connector, Kind: outbox.KindReply, Key: j.key + ":create:reply",
+			Payload: outbox.Payload{CaseKey: j.key, Subject: j.msg.Subject, Body: j.msg.Body},
 		})
 	}
-	return enqueueAll(ctx, tx, ops, now)
+	return ops
 }
 
 // enqueueReopen renders and enqueues the reopening of a closed case with the

@@ -75,8 +75,11 @@ type Session struct {
 	st        *stmtCache
 	now       time.Time
 	customers map[string]int64
-	cases     map[string]*caseState // by base key
-	order     []*caseState
+	// custRows are the customers as this session wrote them (messages
+	// quote them).
+	custRows map[string]Customer
+	cases    map[string]*caseState // by base key
+	order    []*caseState
 }
 
 // caseState is what a session knows and accumulates about one case.
@@ -102,6 +105,15 @@ type caseState struct {
 	ips       map[string]*ipState
 	feeds     map[string]bool
 	prevState string
+
+	// What the first message of a case opened by this session quotes,
+	// gathered here instead of read back: the ports of its events by
+	// source.ip, and its most recent events (samples is a ring, next is
+	// where the next one goes).
+	ports    map[string][]int
+	samples  [][]byte
+	next     int
+	noFields bool // an event came without Fields: read the case back
 }
 
 type ipState struct {
@@ -114,6 +126,7 @@ func (a *Aggregator) Begin(tx *sqlx.Tx) *Session {
 	return &Session{
 		a: a, tx: tx, st: newStmtCache(tx), now: a.Now(),
 		customers: map[string]int64{},
+		custRows:  map[string]Customer{},
 		cases:     map[string]*caseState{},
 	}
 }
@@ -126,6 +139,9 @@ type Item struct {
 	// At is when the event happened (time.source, else time.observation,
 	// else when its report arrived).
 	At time.Time
+	// Fields is the event as stored (events.fields), quoted as a sample by
+	// the first message of a new case; Add copies it.
+	Fields []byte
 }
 
 // Add assigns an event to its case, creating or reopening the case when
@@ -171,6 +187,9 @@ func (s *Session) Add(ctx context.Context, it Item) (caseID, customerID int64, e
 	if f := it.Event.String("feed.name"); f != "" {
 		cs.feeds[f] = true
 	}
+	if cs.outcome == OutcomeNew || cs.outcome == OutcomeFollowUp {
+		cs.remember(it, s.a.cfg.MaxSamples)
+	}
 	return cs.id, cs.customerID, nil
 }
 
@@ -192,6 +211,7 @@ func (s *Session) customerID(ctx context.Context, c Customer) (int64, error) {
 		return 0, fmt.Errorf("recording customer %s: %w", c.Key, err)
 	}
 	s.customers[c.Key] = id
+	s.custRows[c.Key] = c
 	return id, nil
 }
 

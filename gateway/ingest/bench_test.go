@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -16,10 +17,19 @@ import (
 	"github.com/abusegw/abusegw/gateway/store/storetest"
 )
 
-const (
-	benchRows      = 200_000
-	benchCustomers = 10_000
+// benchRows and benchCustomers are the report's size; ABUSEGW_BENCH_ROWS
+// and ABUSEGW_BENCH_CUSTOMERS shrink it for quick iterations.
+var (
+	benchRows      = envInt("ABUSEGW_BENCH_ROWS", 200_000)
+	benchCustomers = envInt("ABUSEGW_BENCH_CUSTOMERS", 10_000)
 )
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
 
 // benchData writes a contacts file of benchCustomers customers, each owning
 // one /24 of 10.0.0.0/8, and a scan_dns report of benchRows rows spread over

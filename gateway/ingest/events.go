@@ -47,13 +47,19 @@ func newEventWriter(tx *sqlx.Tx, reportID int64, now time.Time) *eventWriter {
 	return &eventWriter{tx: tx, reportID: reportID, now: now, args: make([]any, 0, batchRows*len(eventColumns))}
 }
 
-func (w *eventWriter) add(ctx context.Context, ev *normalizer.Event, row eventRow) error {
+// encode returns the event's JSON (events.fields), valid until the next
+// call.
+func (w *eventWriter) encode(ev *normalizer.Event, seq int) ([]byte, error) {
 	var err error
 	w.buf, w.keys, err = appendEventJSON(w.buf[:0], ev, w.keys)
 	if err != nil {
-		return fmt.Errorf("encoding event %d: %w", row.seq, err)
+		return nil, fmt.Errorf("encoding event %d: %w", seq, err)
 	}
-	fields := w.buf
+	return w.buf, nil
+}
+
+// add queues an event with its JSON from encode.
+func (w *eventWriter) add(ctx context.Context, ev *normalizer.Event, row eventRow, fields []byte) error {
 	var port, asn any
 	if v, ok := ev.Int("source.port"); ok {
 		port = v
