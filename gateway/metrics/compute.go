@@ -209,9 +209,26 @@ func (c *computation) factsSQL() (string, map[string]any) {
 		b.WriteString(" ELSE CAST(:sla_ms AS BIGINT) END")
 		sla = b.String()
 	}
-	onCommit := ""
+	// The first completed reply; the relapse window: an earlier case's
+	// resolution at most relapse_window before this case's receipt, in whole
+	// milliseconds rounded as ms() does.
+	reply := `(SELECT ` + s.ms("min(o.finalized_at)", "c.created_at") + ` FROM outbox o
+			WHERE o.case_id = c.id AND o.kind = 'reply' AND o.state = 'completed' AND o.finalized_at < ` + to + `)`
+	within := s.ms("c.created_at", "p.resolved_at") + ` <= CAST(:relapse_ms AS BIGINT)`
+	join, onCommit := "", ""
 	if c.db.Dialect() == store.Postgres {
 		onCommit = " ON COMMIT DROP"
+		// One hash join with the first replies of all cases instead of an
+		// index probe per case.
+		join = `
+LEFT JOIN (SELECT o.case_id, min(o.finalized_at) AS at FROM outbox o
+	WHERE o.kind = 'reply' AND o.state = 'completed' AND o.finalized_at < ` + to + ` GROUP BY o.case_id) r ON r.case_id = c.id`
+		reply = s.ms("r.at", "c.created_at")
+		// Natively, so that the index on (customer, classification,
+		// resolved_at) bounds the probe: round(d ms) <= W ms exactly when
+		// d <= W ms + 499 µs (times have microsecond precision).
+		within = `p.resolved_at >= c.created_at - CAST(:relapse_us AS BIGINT) * INTERVAL '1 microsecond'`
+		extra["relapse_us"] = c.cfg.RelapseWindow.Milliseconds()*1000 + 499
 	}
 	q := `CREATE TEMP TABLE metrics_facts` + onCommit + ` AS
 SELECT ` + caseGroup(c.group) + ` AS g,
@@ -220,8 +237,7 @@ SELECT ` + caseGroup(c.group) + ` AS g,
 	c.closure_reason AS closure_reason,
 	c.reopen_count AS reopen_count,
 	CASE WHEN c.notify
-		THEN (SELECT ` + s.ms("min(o.finalized_at)", "c.created_at") + ` FROM outbox o
-			WHERE o.case_id = c.id AND o.kind = 'reply' AND o.state = 'completed' AND o.finalized_at < ` + to + `)
+		THEN ` + reply + `
 		ELSE CASE WHEN c.notified_at < ` + to + ` THEN ` + s.ms("c.notified_at", "c.created_at") + ` END
 	END AS t_notify,
 	CASE WHEN c.first_response_at IS NOT NULL
@@ -236,9 +252,9 @@ SELECT ` + caseGroup(c.group) + ` AS g,
 	CASE WHEN EXISTS (SELECT 1 FROM cases p
 		WHERE p.customer_id = c.customer_id AND p.classification_identifier = c.classification_identifier
 			AND p.resolved_at <= c.created_at AND p.id <> c.id
-			AND ` + s.ms("c.created_at", "p.resolved_at") + ` <= CAST(:relapse_ms AS BIGINT))
+			AND ` + within + `)
 		THEN 1 ELSE 0 END AS relapse
-FROM cases c
+FROM cases c` + join + `
 WHERE c.created_at >= ` + s.t("from") + ` AND c.created_at < ` + to
 	return q, extra
 }
