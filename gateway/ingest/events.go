@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/abusegw/abusegw/normalizer"
 )
@@ -41,10 +42,14 @@ type eventWriter struct {
 	full     *sqlx.Stmt // the full-batch statement, prepared once per report
 	buf      []byte     // scratch for an event's JSON
 	keys     []string   // scratch for its sorted keys
+	// copy sends each batch with COPY (PostgreSQL), opened and completed
+	// within flush: nothing else may run on the connection meanwhile.
+	copy bool
 }
 
 func newEventWriter(tx *sqlx.Tx, reportID int64, now time.Time) *eventWriter {
-	return &eventWriter{tx: tx, reportID: reportID, now: now, args: make([]any, 0, batchRows*len(eventColumns))}
+	return &eventWriter{tx: tx, reportID: reportID, now: now, args: make([]any, 0, batchRows*len(eventColumns)),
+		copy: tx.DriverName() == "postgres"}
 }
 
 // encode returns the event's JSON (events.fields), valid until the next
@@ -93,7 +98,10 @@ func (w *eventWriter) flush(ctx context.Context) error {
 		return nil
 	}
 	var err error
-	if w.rows == batchRows {
+	switch {
+	case w.copy:
+		err = w.copyIn(ctx)
+	case w.rows == batchRows:
 		// Parsing a statement of 11,000 parameters costs about as much as
 		// running it (SQLite): prepare it once and reuse it for the report.
 		if w.full == nil {
@@ -102,7 +110,7 @@ func (w *eventWriter) flush(ctx context.Context) error {
 			}
 		}
 		_, err = w.full.ExecContext(ctx, w.args...)
-	} else {
+	default:
 		_, err = w.tx.ExecContext(ctx, w.tx.Rebind(insertSQL(w.rows)), w.args...)
 	}
 	if err != nil {
@@ -110,6 +118,26 @@ func (w *eventWriter) flush(ctx context.Context) error {
 	}
 	w.args, w.rows = w.args[:0], 0
 	return nil
+}
+
+// copyIn sends the batch with COPY FROM STDIN and completes it.
+func (w *eventWriter) copyIn(ctx context.Context) error {
+	st, err := w.tx.PrepareContext(ctx, pq.CopyIn("events", eventColumns...))
+	if err != nil {
+		return err
+	}
+	n := len(eventColumns)
+	for i := 0; i < len(w.args); i += n {
+		if _, err := st.ExecContext(ctx, w.args[i:i+n]...); err != nil {
+			_ = st.Close()
+			return err
+		}
+	}
+	if _, err := st.ExecContext(ctx); err != nil {
+		_ = st.Close()
+		return err
+	}
+	return st.Close()
 }
 
 func insertSQL(rows int) string {
