@@ -1,6 +1,10 @@
 package cases
 
 import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -21,26 +25,15 @@ import (
 // quoted in a message; the renderer caps the list further.
 const maxListedIPs = 1000
 
-// enqueue writes the operations a session's change of one case causes.
-func (s *Session) enqueue(ctx context.Context, cs *caseState) (int, error) {
+// ops are the operations a session's change of one case causes.
+func (s *Session) ops(ctx context.Context, cs *caseState) ([]outbox.Op, error) {
 	switch cs.outcome {
 	case OutcomeNew, OutcomeFollowUp:
-		if cs.noFields {
-			return s.a.enqueueCreate(ctx, s.tx, cs.id, s.now)
-		}
-		j := &createJob{id: cs.id, key: cs.key, connector: cs.route.Connector, queue: cs.route.Queue, notify: cs.route.Notify,
-			c: s.newCaseView(cs)}
-		if err := s.a.previousTicket(ctx, s.tx, j, sql.NullInt64{Int64: cs.previousID, Valid: cs.previousID != 0}); err != nil {
-			return 0, err
-		}
-		if err := s.a.render(j); err != nil {
-			return 0, err
-		}
-		return enqueueAll(ctx, s.tx, j.ops(), s.now)
+		return s.a.createOps(ctx, s.tx, cs.id)
 	case OutcomeReopened:
-		return s.a.enqueueReopen(ctx, s.tx, cs, s.now)
+		return s.a.reopenOps(ctx, s.tx, cs, s.now)
 	}
-	return 0, nil
+	return nil, nil
 }
 
 // caseRow is what messages need of a case.
@@ -198,26 +191,26 @@ type createJob struct {
 	msg       content.Message
 }
 
-// enqueueCreate renders and enqueues the first messages of a new case: the
-// ticket (its first text is the desk's internal summary) and, when the
-// customer is notified, the reply that writes to them.
-func (a *Aggregator) enqueueCreate(ctx context.Context, tx *sqlx.Tx, caseID int64, now time.Time) (int, error) {
+// createOps renders the first messages of a new case, read back from the
+// database: the ticket (its first text is the desk's internal summary) and,
+// when the customer is notified, the reply that writes to them.
+func (a *Aggregator) createOps(ctx context.Context, tx *sqlx.Tx, caseID int64) ([]outbox.Op, error) {
 	r, err := loadCase(ctx, tx, caseID)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	c, err := a.view(ctx, tx, r)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	j := &createJob{id: r.ID, key: r.Key, connector: r.Connector, queue: r.Queue, notify: r.Notify, c: c}
 	if err := a.previousTicket(ctx, tx, j, r.PreviousCaseID); err != nil {
-		return 0, err
+		return nil, err
 	}
 	if err := a.render(j); err != nil {
-		return 0, err
+		return nil, err
 	}
-	return enqueueAll(ctx, tx, j.ops(), now)
+	return j.ops(), nil
 }
 
 // previousTicket finds the ticket of the case a new case follows.
@@ -252,6 +245,46 @@ func (a *Aggregator) render(j *createJob) error {
 	return nil
 }
 
+// renderAll renders jobs on a few goroutines; the error is that of the
+// first failing job in order.
+func (a *Aggregator) renderAll(ctx context.Context, jobs []*createJob) error {
+	workers := min(runtime.GOMAXPROCS(0), len(jobs))
+	if workers <= 1 {
+		for _, j := range jobs {
+			if err := a.render(j); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	errs := make([]error, len(jobs))
+	var next atomic.Int64
+	var failed atomic.Bool
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for !failed.Load() && ctx.Err() == nil {
+				i := int(next.Add(1)) - 1
+				if i >= len(jobs) {
+					return
+				}
+				if errs[i] = a.render(jobs[i]); errs[i] != nil {
+					failed.Store(true)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		for _, e := range errs {
+			if e != nil {
+				return e
+			}
+		}
+	}
+	return ctx.Err()
+}
+
 func (j *createJob) ops() []outbox.Op {
 	create := outbox.Op{
 		CaseID: j.id, Connector: j.connector, Kind: outbox.KindCreate, Key: j.key + ":create",
@@ -270,25 +303,25 @@ func (j *createJob) ops() []outbox.Op {
 	return ops
 }
 
-// enqueueReopen renders and enqueues the reopening of a closed case with the
+// reopenOps renders the reopening of a closed case with the
 // evidence this session brought.
-func (a *Aggregator) enqueueReopen(ctx context.Context, tx *sqlx.Tx, cs *caseState, now time.Time) (int, error) {
+func (a *Aggregator) reopenOps(ctx context.Context, tx *sqlx.Tx, cs *caseState, now time.Time) ([]outbox.Op, error) {
 	r, err := loadCase(ctx, tx, cs.id)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	c, err := a.view(ctx, tx, r)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	delta, err := a.delta(ctx, tx, r.ID, cs.closedAt, now, cs.events)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	c.New = delta
 	msg, err := a.renderer.Render(content.KindReopen, c)
 	if err != nil {
-		return 0, fmt.Errorf("rendering the reopening of case %s: %w", r.Key, err)
+		return nil, fmt.Errorf("rendering the reopening of case %s: %w", r.Key, err)
 	}
 	body := msg.Internal
 	if r.Notify {
@@ -298,7 +331,7 @@ func (a *Aggregator) enqueueReopen(ctx context.Context, tx *sqlx.Tx, cs *caseSta
 		CaseID: r.ID, Connector: r.Connector, Kind: outbox.KindReopen, Key: r.Key + ":reopen:" + strconv.Itoa(r.ReopenCount),
 		Payload: outbox.Payload{CaseKey: r.Key, Subject: msg.Subject, Body: body, Notify: r.Notify},
 	}
-	return enqueueAll(ctx, tx, []outbox.Op{op}, now)
+	return []outbox.Op{op}, nil
 }
 
 // delta lists what is new since a point in time: addresses that joined the
@@ -319,18 +352,21 @@ func (a *Aggregator) delta(ctx context.Context, tx *sqlx.Tx, caseID int64, since
 // enqueueAll enqueues ops. Without a helpdesk (no connector configured or
 // routed) a case is kept but nothing is enqueued: there is nowhere to send it.
 func enqueueAll(ctx context.Context, tx *sqlx.Tx, ops []outbox.Op, now time.Time) (int, error) {
-	n := 0
+	keep := ops[:0:0]
 	for _, op := range ops {
-		if op.Connector == "" {
-			continue
-		}
-		_, created, err := outbox.Enqueue(ctx, tx, op, now)
-		if err != nil {
-			return n, err
-		}
-		if created {
-			n++
+		if op.Connector != "" {
+			keep = append(keep, op)
 		}
 	}
-	return n, nil
+	if len(keep) == 0 {
+		return 0, nil
+	}
+	if len(keep) == 1 {
+		_, created, err := outbox.Enqueue(ctx, tx, keep[0], now)
+		if err != nil || !created {
+			return 0, err
+		}
+		return 1, nil
+	}
+	return outbox.EnqueueBatch(ctx, tx, keep, now)
 }

@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/abusegw/abusegw/gateway/outbox"
 	"github.com/abusegw/abusegw/gateway/routing"
 	"github.com/abusegw/abusegw/gateway/store"
 	"github.com/abusegw/abusegw/normalizer"
@@ -80,6 +82,7 @@ type Session struct {
 	custRows map[string]Customer
 	cases    map[string]*caseState // by base key
 	order    []*caseState
+	hist     []historyRow // status changes not yet written
 }
 
 // caseState is what a session knows and accumulates about one case.
@@ -322,12 +325,42 @@ func (s *Session) reopen(ctx context.Context, cs *caseState) error {
 	return s.history(ctx, cs.id, cs.prevState, "open", "seen again after closure: reopened")
 }
 
-func (s *Session) history(ctx context.Context, caseID int64, from, to, reason string) error {
-	_, err := s.st.exec(ctx, `INSERT INTO status_history (case_id, from_status, to_status, at, source, reason, created_at)
-		VALUES (?, ?, ?, ?, 'gateway', ?, ?)`, caseID, from, to, s.now, reason, s.now)
-	if err != nil {
-		return fmt.Errorf("recording status of case %d: %w", caseID, err)
+// history records a change of status, written by Finish with the others.
+func (s *Session) history(_ context.Context, caseID int64, from, to, reason string) error {
+	s.hist = append(s.hist, historyRow{caseID, from, to, reason})
+	return nil
+}
+
+type historyRow struct {
+	caseID           int64
+	from, to, reason string
+}
+
+// historyBatch is how many status changes one statement records (6
+// parameters each).
+const historyBatch = 1000
+
+// flushHistory writes the session's status changes, in order.
+func (s *Session) flushHistory(ctx context.Context) error {
+	rows := s.hist
+	for len(rows) > 0 {
+		chunk := rows[:min(len(rows), historyBatch)]
+		rows = rows[len(chunk):]
+		var b strings.Builder
+		b.WriteString(`INSERT INTO status_history (case_id, from_status, to_status, at, source, reason, created_at) VALUES `)
+		args := make([]any, 0, 6*len(chunk))
+		for i, h := range chunk {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(?, ?, ?, ?, 'gateway', ?, ?)")
+			args = append(args, h.caseID, h.from, h.to, s.now, h.reason, s.now)
+		}
+		if _, err := s.st.exec(ctx, b.String(), args...); err != nil {
+			return fmt.Errorf("recording status of %d cases: %w", len(chunk), err)
+		}
 	}
+	s.hist = nil
 	return nil
 }
 
@@ -345,6 +378,12 @@ type Summary struct {
 func (s *Session) Finish(ctx context.Context) (Summary, error) {
 	defer s.st.close()
 	var sum Summary
+	if err := s.flushHistory(ctx); err != nil {
+		return sum, err
+	}
+	if err := s.flushIPs(ctx); err != nil {
+		return sum, err
+	}
 	for _, cs := range s.order {
 		if err := s.flushCounters(ctx, cs); err != nil {
 			return sum, err
@@ -357,13 +396,41 @@ func (s *Session) Finish(ctx context.Context) (Summary, error) {
 		default:
 			sum.UpdatedCases++
 		}
-		n, err := s.enqueue(ctx, cs)
+	}
+	// The first messages of the new cases are rendered together (the
+	// renderer is the larger part of their cost), then enqueued in order.
+	jobs := map[*caseState]*createJob{}
+	var list []*createJob
+	for _, cs := range s.order {
+		if (cs.outcome != OutcomeNew && cs.outcome != OutcomeFollowUp) || cs.noFields {
+			continue
+		}
+		j := &createJob{id: cs.id, key: cs.key, connector: cs.route.Connector, queue: cs.route.Queue, notify: cs.route.Notify,
+			c: s.newCaseView(cs)}
+		if err := s.a.previousTicket(ctx, s.tx, j, sql.NullInt64{Int64: cs.previousID, Valid: cs.previousID != 0}); err != nil {
+			return sum, err
+		}
+		jobs[cs] = j
+		list = append(list, j)
+	}
+	if err := s.a.renderAll(ctx, list); err != nil {
+		return sum, err
+	}
+	var ops []outbox.Op
+	for _, cs := range s.order {
+		if j := jobs[cs]; j != nil {
+			ops = append(ops, j.ops()...)
+			continue
+		}
+		o, err := s.ops(ctx, cs)
 		if err != nil {
 			return sum, err
 		}
-		sum.Operations += n
+		ops = append(ops, o...)
 	}
-	return sum, nil
+	n, err := enqueueAll(ctx, s.tx, ops, s.now)
+	sum.Operations = n
+	return sum, err
 }
 
 func (s *Session) flushCounters(ctx context.Context, cs *caseState) error {
@@ -372,18 +439,6 @@ func (s *Session) flushCounters(ctx context.Context, cs *caseState) error {
 	pending := 0
 	if cs.outcome == OutcomeUpdated {
 		pending = cs.events
-	}
-	ips := make([]string, 0, len(cs.ips))
-	for ip := range cs.ips {
-		ips = append(ips, ip)
-	}
-	slices.Sort(ips)
-	for len(ips) > 0 {
-		n := min(len(ips), ipBatch)
-		if err := s.upsertIPs(ctx, cs, ips[:n]); err != nil {
-			return err
-		}
-		ips = ips[n:]
 	}
 	_, err := s.st.exec(ctx, `UPDATE cases SET
 			events_count = events_count + ?,
@@ -402,22 +457,39 @@ func (s *Session) flushCounters(ctx context.Context, cs *caseState) error {
 	return nil
 }
 
-// ipBatch is how many addresses of a case one statement records (7
-// parameters each).
-const ipBatch = 100
+// ipBatch is how many addresses one statement records (7 parameters
+// each).
+const ipBatch = 1000
 
-// upsertIPs records addresses of a case, up to ipBatch in one statement.
-func (s *Session) upsertIPs(ctx context.Context, cs *caseState, ips []string) error {
-	args := make([]any, 0, 7*len(ips))
-	for _, ip := range ips {
-		st := cs.ips[ip]
-		args = append(args, cs.id, ip, st.first, st.last, st.events, s.now, s.now)
+// flushIPs records the addresses of the session's cases (case by case,
+// each sorted), up to ipBatch in one statement; flushCounters then counts
+// them.
+func (s *Session) flushIPs(ctx context.Context) error {
+	args := make([]any, 0, 7*ipBatch)
+	n := 0
+	write := func() error {
+		if n == 0 {
+			return nil
+		}
+		if _, err := s.st.exec(ctx, upsertIPsSQL(n), args...); err != nil {
+			return fmt.Errorf("recording %d addresses: %w", n, err)
+		}
+		args, n = args[:0], 0
+		return nil
 	}
-	_, err := s.st.exec(ctx, upsertIPsSQL(len(ips)), args...)
-	if err != nil {
-		return fmt.Errorf("recording %d addresses of case %s: %w", len(ips), cs.key, err)
+	for _, cs := range s.order {
+		ips := slices.Sorted(maps.Keys(cs.ips))
+		for _, ip := range ips {
+			st := cs.ips[ip]
+			args = append(args, cs.id, ip, st.first, st.last, st.events, s.now, s.now)
+			if n++; n == ipBatch {
+				if err := write(); err != nil {
+					return err
+				}
+			}
+		}
 	}
-	return nil
+	return write()
 }
 
 // upsertIPsSQL is the statement recording n addresses. An address already

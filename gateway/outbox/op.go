@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -100,4 +101,58 @@ func Enqueue(ctx context.Context, tx *sqlx.Tx, op Op, now time.Time) (int64, boo
 		return 0, false, fmt.Errorf("enqueuing %s operation %s: %w", op.Kind, op.Key, err)
 	}
 	return id, true, nil
+}
+
+// enqueueBatchRows is how many operations one statement of EnqueueBatch
+// writes (8 parameters each).
+const enqueueBatchRows = 500
+
+// EnqueueBatch writes ops in tx, in order, with multi-row statements: the
+// same rows as Enqueue of each in turn. It returns how many new rows were
+// written (an operation whose key exists is kept as it is).
+func EnqueueBatch(ctx context.Context, tx *sqlx.Tx, ops []Op, now time.Time) (int, error) {
+	args := make([]any, 0, 8*min(len(ops), enqueueBatchRows))
+	created := 0
+	for len(ops) > 0 {
+		chunk := ops[:min(len(ops), enqueueBatchRows)]
+		ops = ops[len(chunk):]
+		args = args[:0]
+		for _, op := range chunk {
+			if op.Key == "" || op.Connector == "" || op.Kind == "" {
+				return created, errors.New("enqueuing operation: key, connector and kind are required")
+			}
+			payload, err := json.Marshal(op.Payload)
+			if err != nil {
+				return created, fmt.Errorf("encoding %s payload: %w", op.Kind, err)
+			}
+			at := op.NotBefore
+			if at.IsZero() || at.Before(now) {
+				at = now
+			}
+			maxAttempts := op.MaxAttempts
+			if maxAttempts <= 0 {
+				maxAttempts = 25
+			}
+			var caseID any
+			if op.CaseID != 0 {
+				caseID = op.CaseID
+			}
+			args = append(args, caseID, op.Connector, string(op.Kind), string(payload), op.Key, maxAttempts, store.Time(at), store.Time(now))
+		}
+		var b strings.Builder
+		b.WriteString(`INSERT INTO outbox (case_id, connector, kind, payload, idempotency_key, max_attempts, scheduled_at, created_at) VALUES `)
+		for i := range chunk {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
+		}
+		b.WriteString(` ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`)
+		var ids []int64
+		if err := tx.SelectContext(ctx, &ids, tx.Rebind(b.String()), args...); err != nil {
+			return created, fmt.Errorf("enqueuing %d operations: %w", len(chunk), err)
+		}
+		created += len(ids)
+	}
+	return created, nil
 }
