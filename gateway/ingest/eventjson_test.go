@@ -20,7 +20,10 @@ import (
 func TestAppendEventJSONIsJSONMarshal(t *testing.T) {
 	t.Parallel()
 	var events []normalizer.Event
-	files, _ := filepath.Glob("/work/shared/fixtures/shadowserver/csv/*.csv")
+	files, _ := filepath.Glob("../../normalizer/shadowserver/testdata/*.csv")
+	if len(files) < 50 {
+		t.Fatalf("found only %d Shadowserver fixtures in normalizer/shadowserver/testdata", len(files))
+	}
 	local, _ := filepath.Glob("testdata/*.csv")
 	for _, f := range append(files, local...) {
 		b, err := os.ReadFile(f)

@@ -59,7 +59,7 @@ func newPipeline(t *testing.T, db *store.DB) *ingest.Pipeline {
 	return p
 }
 
-// fixture is one mail of shared/fixtures.
+// fixture is one mail of testdata/mails (copies of shared/fixtures).
 type fixture struct {
 	name string
 	raw  []byte
@@ -68,10 +68,7 @@ type fixture struct {
 // mailFixtures reads the e-mail, ARF and X-ARF fixtures.
 func mailFixtures(t *testing.T) []fixture {
 	t.Helper()
-	root := filepath.Join("..", "..", "..", "..", "shared", "fixtures")
-	if _, err := os.Stat(root); err != nil {
-		root = "/work/shared/fixtures"
-	}
+	root := filepath.Join("testdata", "mails")
 	var out []fixture
 	for _, sub := range []string{"email", "arf", filepath.Join("xarf", "email-v0.2")} {
 		err := filepath.WalkDir(filepath.Join(root, sub), func(path string, d fs.DirEntry, err error) error {

@@ -158,13 +158,11 @@ func (a *fakeAPI) failNext(key string, statuses ...int) {
 
 func fixtureCSV(t *testing.T, name string) []byte {
 	t.Helper()
-	for _, dir := range []string{filepath.Join("..", "..", "..", "..", "shared", "fixtures", "shadowserver", "csv"), "/work/shared/fixtures/shadowserver/csv"} {
-		if b, err := os.ReadFile(filepath.Join(dir, name)); err == nil {
-			return b
-		}
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatalf("fixture %s: %v", name, err)
 	}
-	t.Fatalf("fixture %s not found", name)
-	return nil
+	return b
 }
 
 // newAPI serves reports of three days, one outside a 3-day first run.
