@@ -3,6 +3,7 @@ package normalizer
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 )
 
@@ -56,3 +57,31 @@ func (e *RowError) Unwrap() error { return e.Err }
 // ErrUnrecognized is returned when no parser recognises a report. The report
 // is kept for review; it is not an error that loses it.
 var ErrUnrecognized = errors.New("unrecognised report format")
+
+// ErrTooMany is returned by ReadAll when a reader yields more than the limit.
+var ErrTooMany = errors.New("reader yields more items than the limit")
+
+// ReadAll drains r and returns its events, its rejected rows, and the error
+// that ended it (nil at io.EOF). limit bounds how many items are read (0: no
+// bound); past it ReadAll gives up with ErrTooMany, so a reader that never
+// ends cannot hang its caller.
+func ReadAll(r Reader, limit int) ([]Event, []*RowError, error) {
+	var evs []Event
+	var rows []*RowError
+	for n := 0; limit <= 0 || n < limit; n++ {
+		ev, err := r.Next()
+		if err == io.EOF {
+			return evs, rows, nil
+		}
+		var re *RowError
+		if errors.As(err, &re) {
+			rows = append(rows, re)
+			continue
+		}
+		if err != nil {
+			return evs, rows, err
+		}
+		evs = append(evs, ev)
+	}
+	return evs, rows, ErrTooMany
+}

@@ -142,3 +142,31 @@ func TestRowError(t *testing.T) {
 		t.Error("RowError does not unwrap to its cause")
 	}
 }
+
+// sliceReader yields fixed results, for ReadAll.
+type sliceReader struct{ items []error }
+
+func (s *sliceReader) Next() (Event, error) {
+	if len(s.items) == 0 {
+		return Event{}, io.EOF
+	}
+	err := s.items[0]
+	s.items = s.items[1:]
+	return NewEvent(0), err
+}
+
+func TestReadAll(t *testing.T) {
+	t.Parallel()
+	row := &RowError{Line: 2, Err: ErrInvalidValue}
+	boom := errors.New("boom")
+	evs, rows, err := ReadAll(&sliceReader{items: []error{nil, row, nil}}, 0)
+	if len(evs) != 2 || len(rows) != 1 || err != nil {
+		t.Errorf("ReadAll = %d events, %d rows, %v; want 2, 1, nil", len(evs), len(rows), err)
+	}
+	if _, _, err := ReadAll(&sliceReader{items: []error{nil, boom}}, 0); !errors.Is(err, boom) {
+		t.Errorf("ReadAll ended with %v, want boom", err)
+	}
+	if _, _, err := ReadAll(&sliceReader{items: []error{nil, nil, nil}}, 2); !errors.Is(err, ErrTooMany) {
+		t.Errorf("ReadAll past its limit = %v, want ErrTooMany", err)
+	}
+}

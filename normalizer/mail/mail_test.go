@@ -19,25 +19,11 @@ import (
 
 func readAll(t testing.TB, r normalizer.Reader) ([]normalizer.Event, []*normalizer.RowError, error) {
 	t.Helper()
-	var evs []normalizer.Event
-	var rows []*normalizer.RowError
-	for i := 0; i < 1e5; i++ {
-		ev, err := r.Next()
-		if err == io.EOF {
-			return evs, rows, nil
-		}
-		var re *normalizer.RowError
-		if errors.As(err, &re) {
-			rows = append(rows, re)
-			continue
-		}
-		if err != nil {
-			return evs, rows, err
-		}
-		evs = append(evs, ev)
+	evs, rows, err := normalizer.ReadAll(r, 1e5)
+	if errors.Is(err, normalizer.ErrTooMany) {
+		t.Fatal("reader does not end")
 	}
-	t.Fatal("reader does not end")
-	return nil, nil, nil
+	return evs, rows, err
 }
 
 // summary is what a person reading the mail writes down.
