@@ -17,6 +17,7 @@ import (
 	"github.com/abusegw/abusegw/gateway/contacts"
 	"github.com/abusegw/abusegw/gateway/content"
 	"github.com/abusegw/abusegw/gateway/ingest"
+	"github.com/abusegw/abusegw/gateway/internal/testclock"
 	"github.com/abusegw/abusegw/gateway/routing"
 	"github.com/abusegw/abusegw/gateway/store"
 )
@@ -25,26 +26,9 @@ import (
 var day0 = time.Date(2026, 3, 2, 6, 0, 0, 0, time.UTC)
 
 // clock is the injected clock of every collaborator.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type clock = testclock.Clock
 
-func newClock(t time.Time) *clock { return &clock{t: t} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
-func (c *clock) Advance(d time.Duration) { c.Set(c.Now().Add(d)) }
+func newClock(t time.Time) *clock { return testclock.New(t) }
 
 // setup describes one pipeline under test.
 type setup struct {

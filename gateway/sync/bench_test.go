@@ -194,7 +194,7 @@ func BenchmarkReconcile(b *testing.B) {
 			b.ResetTimer()
 			for range b.N {
 				desk.Flip()
-				clk.Add(time.Hour)
+				clk.Advance(time.Hour)
 				st, err := r.Run(context.Background(), "rt", gwsync.Options{})
 				if err != nil {
 					b.Fatal(err)

@@ -6,13 +6,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	gosync "sync"
 	"testing"
 	"time"
 
 	"github.com/abusegw/abusegw/connectors"
 	"github.com/abusegw/abusegw/connectors/rt"
 	"github.com/abusegw/abusegw/connectors/rt/rttest"
+	"github.com/abusegw/abusegw/gateway/internal/testclock"
 	"github.com/abusegw/abusegw/gateway/secret"
 	"github.com/abusegw/abusegw/gateway/store"
 	gwsync "github.com/abusegw/abusegw/gateway/sync"
@@ -22,30 +22,9 @@ import (
 const testSecret = "s3cret-for-tests"
 
 // clock is a settable clock for the code under test.
-type clock struct {
-	mu gosync.Mutex
-	t  time.Time
-}
+type clock = testclock.Clock
 
-func newClock(t time.Time) *clock { return &clock{t: t} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock(t time.Time) *clock { return testclock.New(t) }
 
 // t0 is before anything the fake RT's default clock produces (it starts at
 // 2026-01-01T00:00:01Z), so cases made "earlier" never look newer than RT.

@@ -147,7 +147,7 @@ func TestReconcileWatermarkOnFailure(t *testing.T) {
 		w1 := clk.Now()
 
 		ids := resolvedTickets(t, db, srv, conn, "wm", 3)
-		clk.Add(24 * time.Hour)
+		clk.Advance(24 * time.Hour)
 		srv.Inject(rttest.Fault{Method: "GET", Path: "/tickets", Status: 500})
 		if _, err := r.Run(ctx, "rt", gwsync.Options{}); err == nil {
 			t.Fatal("no error from a run whose search failed")
@@ -166,7 +166,7 @@ func TestReconcileWatermarkOnFailure(t *testing.T) {
 		// The first page succeeds, the second fails: what was applied
 		// stays applied, and the watermark still does not move.
 		srv.ClearFaults()
-		clk.Add(time.Hour)
+		clk.Advance(time.Hour)
 		sp.mu.Lock()
 		sp.failAt = "2"
 		sp.mu.Unlock()
@@ -188,7 +188,7 @@ func TestReconcileWatermarkOnFailure(t *testing.T) {
 		sp.mu.Lock()
 		sp.failAt = ""
 		sp.mu.Unlock()
-		clk.Add(time.Hour)
+		clk.Advance(time.Hour)
 		st, err = r.Run(ctx, "rt", gwsync.Options{})
 		if err != nil {
 			t.Fatal(err)
@@ -230,7 +230,7 @@ func TestReconcileFullFindsGone(t *testing.T) {
 		if err := srv.SetStatus(num, "stalled"); err != nil {
 			t.Fatal(err)
 		}
-		clk.Add(time.Hour)
+		clk.Advance(time.Hour)
 		st, err := r.Run(ctx, "rt", gwsync.Options{Full: true, Since: clk.Now()})
 		if err != nil {
 			t.Fatal(err)

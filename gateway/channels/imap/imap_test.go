@@ -12,12 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/abusegw/abusegw/gateway/cases"
 	"github.com/abusegw/abusegw/gateway/channels/imap"
-	"github.com/abusegw/abusegw/gateway/contacts"
-	"github.com/abusegw/abusegw/gateway/content"
 	"github.com/abusegw/abusegw/gateway/ingest"
-	"github.com/abusegw/abusegw/gateway/routing"
+	"github.com/abusegw/abusegw/gateway/ingest/ingesttest"
 	"github.com/abusegw/abusegw/gateway/store"
 	"github.com/abusegw/abusegw/gateway/store/storetest"
 )
@@ -28,35 +25,7 @@ var now = time.Date(2026, 3, 2, 6, 0, 0, 0, time.UTC)
 // address, so every event of a fixture lands in a case.
 func newPipeline(t *testing.T, db *store.DB) *ingest.Pipeline {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	contactsFile := filepath.Join(dir, "customers.csv")
-	mustWrite(t, contactsFile, "network,customer,name,email,connector,queue,language,tags\n"+
-		"0.0.0.0/0,everyone,Everyone,abuse@everyone.example,,,,\n::/0,everyone,Everyone,abuse@everyone.example,,,,\n")
-	clock := func() time.Time { return now }
-	chain, err := contacts.New(ctx, []contacts.SourceConfig{{Type: contacts.TypeFile, Path: contactsFile, Reload: -1}},
-		contacts.Options{Now: clock})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = chain.Close() })
-	router, err := routing.New(routing.Config{DefaultConnector: "rt"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	renderer, err := content.New(content.Options{Now: clock})
-	if err != nil {
-		t.Fatal(err)
-	}
-	agg, err := cases.New(cases.Config{}, cases.Options{Renderer: renderer, Desk: cases.Desk{Name: "Abuse Desk", Email: "abuse@isp.example"}, Now: clock})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := ingest.New(ingest.Options{DB: db, Contacts: chain, Router: router, Aggregator: agg, DataDir: dir, Now: clock})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return ingesttest.NewPipeline(t, db, func() time.Time { return now })
 }
 
 // fixture is one mail of testdata/mails (copies of shared/fixtures).
