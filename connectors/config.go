@@ -25,8 +25,10 @@ type Common struct {
 	Name string `yaml:"name"`
 	// Type selects the implementation (see connectors/registry).
 	Type string `yaml:"type"`
-	// RateLimit is the most requests per second the outbox sends to this
-	// helpdesk; 0 means no limit.
+	// RateLimit is the most outbox operations per second run against this
+	// helpdesk (one operation makes one to four HTTP requests: a create may
+	// look the key up first, a reopen sets the status and then comments);
+	// 0 means no limit.
 	RateLimit float64 `yaml:"rate_limit"`
 	// Concurrency is how many operations the outbox runs at once against
 	// this helpdesk; 0 means DefaultConcurrency.
