@@ -102,9 +102,3 @@ func (c Config) WithDefaults() Config {
 
 // normalizeReason is how closure reasons are compared.
 func normalizeReason(r string) string { return strings.ToLower(strings.TrimSpace(r)) }
-
-// actedOn says whether a case closed with reason counts as acted on.
-func (c Config) actedOn(reason string) bool {
-	_, found := slices.BinarySearch(c.NotActedReasons, normalizeReason(reason))
-	return !found
-}

@@ -164,5 +164,3 @@ func scripBody(ticket string, old, status string, txn int, at time.Time, key str
 func newApplier(db *store.DB, c *clock) *gwsync.Applier {
 	return gwsync.NewApplier(db, c.Now, nil)
 }
-
-func ticketID(n int) string { return fmt.Sprint(n) }

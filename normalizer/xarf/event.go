@@ -2,7 +2,6 @@ package xarf
 
 import (
 	"encoding/json"
-	"fmt"
 	"maps"
 	"net/url"
 	"slices"
@@ -297,8 +296,4 @@ func (b *builder) finish(field string) (normalizer.Event, error) {
 	}
 	b.ev.Complete()
 	return b.ev, nil
-}
-
-func errorf(format string, args ...any) error {
-	return fmt.Errorf(format, args...)
 }
