@@ -287,13 +287,13 @@ func ParseFeedbackPart(part io.Reader, original io.Reader) (normalizer.Event, er
 		}
 	}
 	if !timeSet {
-		for _, rcv := range o.all("Received") {
-			if i := strings.LastIndexByte(rcv, ';'); i >= 0 {
-				if t, err := parseDate(rcv[i+1:]); err == nil && set("time.source", t) {
+		// Only the top hop is the reporter's arrival time.
+		if rcvs := o.all("Received"); len(rcvs) > 0 {
+			if i := strings.LastIndexByte(rcvs[0], ';'); i >= 0 {
+				if t, err := parseDate(rcvs[0][i+1:]); err == nil && set("time.source", t) {
 					timeSet = true
 				}
 			}
-			break // only the top hop is the reporter's arrival time
 		}
 	}
 	if !timeSet {
