@@ -4,6 +4,8 @@ import (
 	"archive/zip"
 	"bytes"
 	"compress/gzip"
+	"maps"
+	"slices"
 	"testing"
 )
 
@@ -18,7 +20,10 @@ func gz(b []byte) []byte {
 func zipOf(t testing.TB, files map[string][]byte) []byte {
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
-	for name, data := range files {
+	// Members in name order: the archive's first member decides the
+	// reported format, so map order would make the test flaky.
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		data := files[name]
 		w, err := zw.Create(name)
 		if err != nil {
 			t.Fatal(err)
