@@ -144,6 +144,7 @@ func Build(ctx context.Context, cfg *config.Config, db *store.DB, o BuildOptions
 	}
 	rt.Dispatcher, err = outbox.NewDispatcher(db, outbox.Config{}, outbox.Options{
 		Connectors: rt.Connectors, Limits: limits, Logger: o.Logger, Registerer: o.Registerer, Now: o.Now,
+		Composer: rt.Aggregator,
 	})
 	if err != nil {
 		rt.Close()

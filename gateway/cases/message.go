@@ -1,10 +1,6 @@
 package cases
 
 import (
-	"runtime"
-	"sync"
-	"sync/atomic"
-
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -29,7 +25,8 @@ const maxListedIPs = 1000
 func (s *Session) ops(ctx context.Context, cs *caseState) ([]outbox.Op, error) {
 	switch cs.outcome {
 	case OutcomeNew, OutcomeFollowUp:
-		return s.a.createOps(ctx, s.tx, cs.id)
+		return createOps(cs.id, cs.key, cs.route.Connector, cs.route.Notify,
+			outbox.Payload{CaseKey: cs.key, Queue: cs.route.Queue, Compose: true}, outbox.Payload{CaseKey: cs.key, Compose: true}), nil
 	case OutcomeReopened:
 		return s.a.reopenOps(ctx, s.tx, cs, s.now)
 	}
@@ -181,20 +178,18 @@ func (a *Aggregator) caseIPs(ctx context.Context, tx *sqlx.Tx, caseID int64, sin
 // createJob is the first message of a new case: the picture of the case,
 // the tickets it refers to, and what the renderer made of it.
 type createJob struct {
-	id        int64
-	key       string
-	connector string
-	queue     string
-	notify    bool
-	c         content.Case
-	refersTo  []string
-	msg       content.Message
+	c        content.Case
+	refersTo []string
+	msg      content.Message
 }
 
-// createOps renders the first messages of a new case, read back from the
-// database: the ticket (its first text is the desk's internal summary) and,
-// when the customer is notified, the reply that writes to them.
-func (a *Aggregator) createOps(ctx context.Context, tx *sqlx.Tx, caseID int64) ([]outbox.Op, error) {
+// Compose writes the first messages of a new case, enqueued without text
+// (outbox.Payload.Compose): the ticket (its first text is the desk's
+// internal summary) and, when the customer is notified, the reply that
+// writes to them. They tell everything the case holds now, so the events
+// that arrived since it was opened are announced too and no update repeats
+// them. It is the dispatcher's outbox.Composer.
+func (a *Aggregator) Compose(ctx context.Context, tx *sqlx.Tx, caseID int64) ([]outbox.Op, error) {
 	r, err := loadCase(ctx, tx, caseID)
 	if err != nil {
 		return nil, err
@@ -203,14 +198,25 @@ func (a *Aggregator) createOps(ctx context.Context, tx *sqlx.Tx, caseID int64) (
 	if err != nil {
 		return nil, err
 	}
-	j := &createJob{id: r.ID, key: r.Key, connector: r.Connector, queue: r.Queue, notify: r.Notify, c: c}
+	j := &createJob{c: c}
 	if err := a.previousTicket(ctx, tx, j, r.PreviousCaseID); err != nil {
 		return nil, err
 	}
-	if err := a.render(j); err != nil {
-		return nil, err
+	if j.msg, err = a.renderer.Render(content.KindCreate, j.c); err != nil {
+		return nil, fmt.Errorf("rendering the ticket of case %s: %w", r.Key, err)
 	}
-	return j.ops(), nil
+	now := a.Now()
+	if _, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE cases SET pending_events = 0, last_update_at = ?, version = version + 1, updated_at = ?
+		WHERE id = ?`), now, now, r.ID); err != nil {
+		return nil, fmt.Errorf("marking the events of case %s announced: %w", r.Key, err)
+	}
+	create := outbox.Payload{CaseKey: r.Key, Queue: r.Queue, Subject: j.msg.Subject, Body: j.msg.Internal, RefersTo: j.refersTo}
+	if r.Notify {
+		// Requestors only when the customer is to hear from us: helpdesks
+		// write to requestors on their own (RT's autoreply on create).
+		create.Requestors = j.c.Customer.Emails
+	}
+	return createOps(r.ID, r.Key, r.Connector, r.Notify, create, outbox.Payload{CaseKey: r.Key, Subject: j.msg.Subject, Body: j.msg.Body}), nil
 }
 
 // previousTicket finds the ticket of the case a new case follows.
@@ -236,69 +242,12 @@ func (a *Aggregator) previousTicket(ctx context.Context, tx *sqlx.Tx, j *createJ
 	return nil
 }
 
-func (a *Aggregator) render(j *createJob) error {
-	msg, err := a.renderer.Render(content.KindCreate, j.c)
-	if err != nil {
-		return fmt.Errorf("rendering the ticket of case %s: %w", j.key, err)
-	}
-	j.msg = msg
-	return nil
-}
-
-// renderAll renders jobs on a few goroutines; the error is that of the
-// first failing job in order.
-func (a *Aggregator) renderAll(ctx context.Context, jobs []*createJob) error {
-	workers := min(runtime.GOMAXPROCS(0), len(jobs))
-	if workers <= 1 {
-		for _, j := range jobs {
-			if err := a.render(j); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	errs := make([]error, len(jobs))
-	var next atomic.Int64
-	var failed atomic.Bool
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for !failed.Load() && ctx.Err() == nil {
-				i := int(next.Add(1)) - 1
-				if i >= len(jobs) {
-					return
-				}
-				if errs[i] = a.render(jobs[i]); errs[i] != nil {
-					failed.Store(true)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		for _, e := range errs {
-			if e != nil {
-				return e
-			}
-		}
-	}
-	return ctx.Err()
-}
-
-func (j *createJob) ops() []outbox.Op {
-	create := outbox.Op{
-		CaseID: j.id, Connector: j.connector, Kind: outbox.KindCreate, Key: j.key + ":create",
-		Payload: outbox.Payload{CaseKey: j.key, Queue: j.queue, Subject: j.msg.Subject, Body: j.msg.Internal, RefersTo: j.refersTo},
-	}
-	ops := []outbox.Op{create}
-	if j.notify {
-		// Requestors only when the customer is to hear from us: helpdesks
-		// write to requestors on their own (RT's autoreply on create).
-		ops[0].Payload.Requestors = j.c.Customer.Emails
-		ops = append(ops, outbox.Op{
-			CaseID: j.id, Connector: j.connector, Kind: outbox.KindReply, Key: j.key + ":create:reply",
-			Payload: outbox.Payload{CaseKey: j.key, Subject: j.msg.Subject, Body: j.msg.Body},
-		})
+// createOps are a new case's first operations: the create and, when the
+// customer is notified, the reply to them.
+func createOps(caseID int64, key, connector string, notify bool, create, reply outbox.Payload) []outbox.Op {
+	ops := []outbox.Op{{CaseID: caseID, Connector: connector, Kind: outbox.KindCreate, Key: key + ":create", Payload: create}}
+	if notify {
+		ops = append(ops, outbox.Op{CaseID: caseID, Connector: connector, Kind: outbox.KindReply, Key: key + ":create:reply", Payload: reply})
 	}
 	return ops
 }

@@ -108,15 +108,6 @@ type caseState struct {
 	ips       map[string]*ipState
 	feeds     map[string]bool
 	prevState string
-
-	// What the first message of a case opened by this session quotes,
-	// gathered here instead of read back: the ports of its events by
-	// source.ip, and its most recent events (samples is a ring, next is
-	// where the next one goes).
-	ports    map[string][]int
-	samples  [][]byte
-	next     int
-	noFields bool // an event came without Fields: read the case back
 }
 
 type ipState struct {
@@ -142,9 +133,6 @@ type Item struct {
 	// At is when the event happened (time.source, else time.observation,
 	// else when its report arrived).
 	At time.Time
-	// Fields is the event as stored (events.fields), quoted as a sample by
-	// the first message of a new case; Add copies it.
-	Fields []byte
 }
 
 // Add assigns an event to its case, creating or reopening the case when
@@ -189,9 +177,6 @@ func (s *Session) Add(ctx context.Context, it Item) (caseID, customerID int64, e
 	}
 	if f := it.Event.String("feed.name"); f != "" {
 		cs.feeds[f] = true
-	}
-	if cs.outcome == OutcomeNew || cs.outcome == OutcomeFollowUp {
-		cs.remember(it, s.a.cfg.MaxSamples)
 	}
 	return cs.id, cs.customerID, nil
 }
@@ -397,31 +382,10 @@ func (s *Session) Finish(ctx context.Context) (Summary, error) {
 			sum.UpdatedCases++
 		}
 	}
-	// The first messages of the new cases are rendered together (the
-	// renderer is the larger part of their cost), then enqueued in order.
-	jobs := map[*caseState]*createJob{}
-	var list []*createJob
-	for _, cs := range s.order {
-		if (cs.outcome != OutcomeNew && cs.outcome != OutcomeFollowUp) || cs.noFields {
-			continue
-		}
-		j := &createJob{id: cs.id, key: cs.key, connector: cs.route.Connector, queue: cs.route.Queue, notify: cs.route.Notify,
-			c: s.newCaseView(cs)}
-		if err := s.a.previousTicket(ctx, s.tx, j, sql.NullInt64{Int64: cs.previousID, Valid: cs.previousID != 0}); err != nil {
-			return sum, err
-		}
-		jobs[cs] = j
-		list = append(list, j)
-	}
-	if err := s.a.renderAll(ctx, list); err != nil {
-		return sum, err
-	}
+	// The first messages of new cases are enqueued without their text: the
+	// dispatcher has it written when it sends them (see Compose).
 	var ops []outbox.Op
 	for _, cs := range s.order {
-		if j := jobs[cs]; j != nil {
-			ops = append(ops, j.ops()...)
-			continue
-		}
 		o, err := s.ops(ctx, cs)
 		if err != nil {
 			return sum, err

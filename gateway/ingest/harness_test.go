@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"github.com/abusegw/abusegw/gateway/content"
 	"github.com/abusegw/abusegw/gateway/ingest"
 	"github.com/abusegw/abusegw/gateway/internal/testclock"
+	"github.com/abusegw/abusegw/gateway/outbox"
 	"github.com/abusegw/abusegw/gateway/routing"
 	"github.com/abusegw/abusegw/gateway/store"
 )
@@ -219,6 +221,34 @@ func (h *harness) ops() []opRow {
 		h.t.Fatalf("loading outbox: %v", err)
 	}
 	return rows
+}
+
+// composed has the text of operations enqueued without it written, as the
+// dispatcher does before it sends them, and returns all operations.
+func (h *harness) composed() []opRow {
+	h.t.Helper()
+	var rows []struct {
+		CaseID  int64  `db:"case_id"`
+		Payload string `db:"payload"`
+	}
+	if err := h.db.SelectContext(context.Background(), &rows, `SELECT case_id, payload FROM outbox ORDER BY id`); err != nil {
+		h.t.Fatalf("loading outbox: %v", err)
+	}
+	done := map[int64]bool{}
+	for _, r := range rows {
+		var p outbox.Payload
+		if err := json.Unmarshal([]byte(r.Payload), &p); err != nil {
+			h.t.Fatal(err)
+		}
+		if !p.Compose || done[r.CaseID] {
+			continue
+		}
+		done[r.CaseID] = true
+		if _, err := outbox.Compose(context.Background(), h.db, h.agg, r.CaseID); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+	return h.ops()
 }
 
 // opKinds lists "case_key kind" per operation, sorted.

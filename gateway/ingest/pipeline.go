@@ -268,7 +268,7 @@ func (p *Pipeline) process(ctx context.Context, tx *sqlx.Tx, reportID int64) (Su
 		if err != nil {
 			return sum, err
 		}
-		row, err := p.apply(ctx, session, &ev, fields, received, &sum)
+		row, err := p.apply(ctx, session, &ev, received, &sum)
 		if err != nil {
 			return sum, err
 		}
@@ -306,7 +306,7 @@ func finishReport(ctx context.Context, tx *sqlx.Tx, id int64, status string, inf
 }
 
 // apply finds the event's owner and route and hands it to its case.
-func (p *Pipeline) apply(ctx context.Context, s *cases.Session, ev *normalizer.Event, fields []byte, received time.Time, sum *Summary) (eventRow, error) {
+func (p *Pipeline) apply(ctx context.Context, s *cases.Session, ev *normalizer.Event, received time.Time, sum *Summary) (eventRow, error) {
 	row := eventRow{disposition: "unowned"}
 	q := contacts.Query{FQDN: ev.String("source.fqdn")}
 	if a, ok := ev.Addr("source.ip"); ok {
@@ -353,7 +353,7 @@ func (p *Pipeline) apply(ctx context.Context, s *cases.Session, ev *normalizer.E
 		}
 	}
 	caseID, custID, err := s.Add(ctx, cases.Item{
-		Event: ev, At: at, Route: route, Fields: fields,
+		Event: ev, At: at, Route: route,
 		Customer: cases.Customer{Key: cust.Key, Name: cust.Name, Emails: cust.Emails, Connector: cust.Connector,
 			Queue: cust.Queue, Language: cust.Language, Tags: cust.Tags},
 	})

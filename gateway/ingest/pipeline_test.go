@@ -145,12 +145,21 @@ func TestFixturesGiveCasesPerCustomer(t *testing.T) {
 				if got := opKinds(ops); !slices.Equal(got, tt.wantOps) {
 					t.Errorf("operations:\n got %q\nwant %q", got, tt.wantOps)
 				}
+				// A new case's operations wait for their text until they are
+				// sent; composing them writes it.
+				for _, o := range ops {
+					var p outbox.Payload
+					if err := json.Unmarshal([]byte(o.Payload), &p); err != nil || !p.Compose || p.Body != "" || p.CaseKey != o.CaseKey {
+						t.Errorf("op %s enqueued with payload %s (%v), want one to compose", o.Key, o.Payload, err)
+					}
+				}
+				ops = h.composed()
 				for _, o := range ops {
 					var p outbox.Payload
 					if err := json.Unmarshal([]byte(o.Payload), &p); err != nil {
 						t.Fatalf("payload of %s: %v", o.Key, err)
 					}
-					if p.CaseKey != o.CaseKey || p.Subject == "" || p.Body == "" || o.Conn != "rt" {
+					if p.CaseKey != o.CaseKey || p.Subject == "" || p.Body == "" || p.Compose || o.Conn != "rt" {
 						t.Errorf("op %s: case key %q subject %q connector %q, body %d bytes", o.Key, p.CaseKey, p.Subject, o.Conn, len(p.Body))
 					}
 					if o.Kind == string(outbox.KindCreate) {
@@ -447,7 +456,7 @@ func TestClosureThenRecurrence(t *testing.T) {
 			next.PreviousCase == nil || *next.PreviousCase != acme.ID || next.Events != 1 || next.IPs != 1 || !next.FirstSeen.Equal(at) {
 			t.Fatalf("follow-up case %+v", next)
 		}
-		ops = h.ops()
+		ops = h.composed()
 		var create *opRow
 		for i := range ops {
 			if ops[i].CaseKey == next.Key && ops[i].Kind == string(outbox.KindCreate) {
@@ -536,4 +545,45 @@ func TestUnownedAndIgnoredAreCounted(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestTextWrittenWhenSent: a new case's first messages are written when
+// dispatched, so a second report that arrives before that is in them, and
+// no later update repeats it.
+func TestTextWrittenWhenSent(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		h := newHarness(t, db, defaultSetup())
+		h.ingestFile("scan_dns.csv")
+		h.clock.Set(day0.Add(2 * time.Hour))
+		rows, newIPs, _ := day2(t)
+		h.ingestBytes("2018-04-15-scan_dns.csv", dnsReport(t, rows))
+		for key, c := range h.cases() {
+			if c.Pending == 0 {
+				t.Fatalf("%s: no pending events before the tickets are sent", key)
+			}
+		}
+		h.clock.Set(day0.Add(3 * time.Hour))
+		for _, o := range h.composed() {
+			var p outbox.Payload
+			if err := json.Unmarshal([]byte(o.Payload), &p); err != nil {
+				t.Fatal(err)
+			}
+			for _, ip := range newIPs[o.CaseKey] {
+				if !strings.Contains(p.Body, ip) {
+					t.Errorf("%s %s does not name %s of the second report:\n%s", o.CaseKey, o.Kind, ip, p.Body)
+				}
+			}
+		}
+		for key, c := range h.cases() {
+			if c.Pending != 0 {
+				t.Errorf("%s: %d events pending after the tickets told them", key, c.Pending)
+			}
+		}
+		h.clock.Set(day0.Add(48 * time.Hour))
+		if n, err := h.agg.FlushUpdates(ctx, db); err != nil || n != 0 {
+			t.Errorf("FlushUpdates: %d, %v; want no update repeating what the tickets said", n, err)
+		}
+	})
 }

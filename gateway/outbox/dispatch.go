@@ -52,6 +52,7 @@ type Dispatcher struct {
 	jitter     func() float64
 	log        *slog.Logger
 	ops        *prometheus.CounterVec
+	composer   Composer
 }
 
 type limiter struct {
@@ -72,6 +73,9 @@ type Options struct {
 	Jitter func() float64
 	// Worker names this process in attempted_by; default host:pid.
 	Worker string
+	// Composer writes the text of operations enqueued without it
+	// (Payload.Compose); without one such operations fail permanently.
+	Composer Composer
 }
 
 // NewDispatcher builds a Dispatcher.
@@ -90,7 +94,7 @@ func NewDispatcher(db *store.DB, cfg Config, o Options) (*Dispatcher, error) {
 	}
 	d := &Dispatcher{
 		db: db, connectors: o.Connectors, limits: map[string]*limiter{}, cfg: cfg,
-		worker: o.Worker, now: o.Now, jitter: o.Jitter, log: o.Logger,
+		worker: o.Worker, now: o.Now, jitter: o.Jitter, log: o.Logger, composer: o.Composer,
 	}
 	if d.now == nil {
 		d.now = time.Now
@@ -317,6 +321,15 @@ func (d *Dispatcher) execute(ctx context.Context, r Row) (string, error) {
 	if err := json.Unmarshal([]byte(r.Payload), &p); err != nil {
 		return d.record(ctx, r, "", connectors.Permanentf(string(r.Kind), "payload is not valid JSON: %v", err))
 	}
+	if p.Compose {
+		var err error
+		if p, err = d.compose(ctx, r); err != nil {
+			if ctx.Err() != nil {
+				return "", ctx.Err()
+			}
+			return d.record(ctx, r, "", err)
+		}
+	}
 	result, err := d.perform(ctx, conn, r, p)
 	if ctx.Err() != nil && err != nil {
 		// Stopping: leave the lease to expire so the outcome is treated as
@@ -324,6 +337,57 @@ func (d *Dispatcher) execute(ctx context.Context, r Row) (string, error) {
 		return "", ctx.Err()
 	}
 	return d.record(ctx, r, result, err)
+}
+
+// compose has the Composer write the text of r and of the other operations
+// of its case enqueued with it: a retry sends the same text. Nothing has
+// reached the helpdesk yet, so a failure here is retryable (or permanent,
+// when there is nothing to write the text with).
+func (d *Dispatcher) compose(ctx context.Context, r Row) (Payload, error) {
+	if d.composer == nil || !r.CaseID.Valid {
+		return Payload{}, connectors.Permanentf(string(r.Kind), "operation %s has no text and nothing can write it", r.Key)
+	}
+	ops, err := Compose(ctx, d.db, d.composer, r.CaseID.Int64)
+	if err != nil {
+		return Payload{}, &connectors.Error{Op: "compose", Kind: connectors.Retryable, Err: err}
+	}
+	for _, op := range ops {
+		if op.Key == r.Key {
+			return op.Payload, nil
+		}
+	}
+	return Payload{}, connectors.Permanentf(string(r.Kind), "operation %s has no text and its case no longer makes one", r.Key)
+}
+
+// Compose has c write the text of the operations of a case enqueued
+// without it (Payload.Compose) and stores it, in one transaction; it
+// returns the operations with their text. The dispatcher does this before
+// it sends such an operation; tests and previews may do it beforehand.
+func Compose(ctx context.Context, db *store.DB, c Composer, caseID int64) ([]Op, error) {
+	var ops []Op
+	err := db.InTx(ctx, func(tx *sqlx.Tx) error {
+		var err error
+		if ops, err = c.Compose(ctx, tx, caseID); err != nil {
+			return err
+		}
+		for _, op := range ops {
+			b, err := json.Marshal(op.Payload)
+			if err != nil {
+				return fmt.Errorf("encoding %s payload: %w", op.Kind, err)
+			}
+			// Only operations still waiting for their text: a completed one
+			// keeps what it sent.
+			if _, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE outbox SET payload = ? WHERE case_id = ? AND idempotency_key = ?
+				AND state NOT IN ('completed', 'cancelled')`), string(b), caseID, op.Key); err != nil {
+				return fmt.Errorf("storing the text of operation %s: %w", op.Key, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("writing the text of the operations of case %d: %w", caseID, err)
+	}
+	return ops, nil
 }
 
 // result is what a completed operation leaves for the record.

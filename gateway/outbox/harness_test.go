@@ -202,6 +202,8 @@ type fakeDesk struct {
 type fakeTicket struct {
 	ID       string
 	Key      string
+	Subject  string // of the create
+	Body     string
 	Status   string
 	Messages []connectors.Message // comments and replies
 	Kinds    []string
@@ -286,7 +288,7 @@ func (f *fakeDesk) Create(ctx context.Context, req connectors.CreateRequest) (co
 	f.mu.Lock()
 	f.next++
 	id := strconv.Itoa(f.next)
-	f.tickets[id] = &fakeTicket{ID: id, Key: req.CaseKey, Status: "new"}
+	f.tickets[id] = &fakeTicket{ID: id, Key: req.CaseKey, Status: "new", Subject: req.Subject, Body: req.Body}
 	f.byKey[req.CaseKey] = append(f.byKey[req.CaseKey], id)
 	f.mu.Unlock()
 	if ok {
@@ -446,10 +448,11 @@ var (
 
 // bundle is one test's dispatcher over a fake desk.
 type bundle struct {
-	db    *store.DB
-	clock *clock
-	desk  *fakeDesk
-	d     *outbox.Dispatcher
+	db       *store.DB
+	clock    *clock
+	desk     *fakeDesk
+	d        *outbox.Dispatcher
+	composer outbox.Composer // given to dispatchers made after it is set
 }
 
 // half is the jitter that makes the backoff exactly attempt⁴ seconds.
@@ -467,7 +470,7 @@ func (b *bundle) dispatcher(t testing.TB, cfg outbox.Config, limits outbox.Limit
 	d, err := outbox.NewDispatcher(b.db, cfg, outbox.Options{
 		Connectors: map[string]connectors.Connector{"rt": b.desk},
 		Limits:     map[string]outbox.Limits{"rt": limits},
-		Now:        b.clock.Now, Jitter: half, Worker: worker,
+		Now:        b.clock.Now, Jitter: half, Worker: worker, Composer: b.composer,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -48,6 +48,25 @@ type Payload struct {
 	RefersTo []string `json:"refers_to,omitempty"`
 	// Notify, for reopen: the evidence goes to the customer.
 	Notify bool `json:"notify,omitempty"`
+	// Compose marks an operation enqueued without its text: the
+	// dispatcher's Composer writes it when the operation first runs (see
+	// Composer).
+	Compose bool `json:"compose,omitempty"`
+}
+
+// Composer writes the text of operations enqueued with Payload.Compose.
+//
+// Rendering a ticket costs far more than recording that one is due, and a
+// report can open thousands of cases at once while the helpdesk takes them a
+// few per second; so ingest enqueues new cases' operations without text and
+// they are written when dispatched, from the case as it then is (with the
+// events that arrived meanwhile).
+type Composer interface {
+	// Compose returns the operations of case caseID that carry
+	// Payload.Compose, with their text. It runs in tx, which the dispatcher
+	// commits with the new payloads; the composer may record in tx what the
+	// text now tells (the case's events are announced).
+	Compose(ctx context.Context, tx *sqlx.Tx, caseID int64) ([]Op, error)
 }
 
 // Op is one operation to enqueue.
