@@ -139,20 +139,52 @@ type Item struct {
 // needed, and returns the ids of the case and of its customer. Counters are
 // kept in memory until Finish.
 func (s *Session) Add(ctx context.Context, it Item) (caseID, customerID int64, err error) {
-	if err := it.Customer.validate(); err != nil {
+	var out [1]Assigned
+	if err := s.AddAll(ctx, []Item{it}, out[:]); err != nil {
 		return 0, 0, err
 	}
-	base := buildKey(s.a.key, it.Customer.Key, it.Event)
-	cs, ok := s.cases[base]
-	if !ok {
-		var err error
-		cs, err = s.open(ctx, base, it)
-		if err != nil {
-			return 0, 0, err
-		}
-		s.cases[base] = cs
-		s.order = append(s.order, cs)
+	return out[0].CaseID, out[0].CustomerID, nil
+}
+
+// Assigned is where AddAll put an item.
+type Assigned struct{ CaseID, CustomerID int64 }
+
+// AddAll is Add for many items at once, out[i] receiving where items[i]
+// went. The customers and cases it meets for the first time are looked up
+// and created together: a few statements for a batch of events instead of
+// several per new case (on PostgreSQL each is a round trip).
+func (s *Session) AddAll(ctx context.Context, items []Item, out []Assigned) error {
+	if len(out) < len(items) {
+		return errors.New("cases: AddAll needs an out slot per item")
 	}
+	keys := make([]string, len(items))
+	var fresh []int // the first item of each key this session has not met
+	seen := map[string]bool{}
+	for i := range items {
+		if err := items[i].Customer.validate(); err != nil {
+			return err
+		}
+		keys[i] = buildKey(s.a.key, items[i].Customer.Key, items[i].Event)
+		if _, ok := s.cases[keys[i]]; !ok && !seen[keys[i]] {
+			seen[keys[i]] = true
+			fresh = append(fresh, i)
+		}
+	}
+	if len(fresh) > 0 {
+		if err := s.openAll(ctx, items, keys, fresh); err != nil {
+			return err
+		}
+	}
+	for i := range items {
+		cs := s.cases[keys[i]]
+		cs.add(&items[i])
+		out[i] = Assigned{CaseID: cs.id, CustomerID: cs.customerID}
+	}
+	return nil
+}
+
+// add counts an event into the case.
+func (cs *caseState) add(it *Item) {
 	at := store.Time(it.At)
 	cs.events++
 	if cs.first.IsZero() || at.Before(cs.first) {
@@ -178,29 +210,52 @@ func (s *Session) Add(ctx context.Context, it Item) (caseID, customerID int64, e
 	if f := it.Event.String("feed.name"); f != "" {
 		cs.feeds[f] = true
 	}
-	return cs.id, cs.customerID, nil
 }
 
-// customerID upserts the customer row once per session.
-func (s *Session) customerID(ctx context.Context, c Customer) (int64, error) {
-	if id, ok := s.customers[c.Key]; ok {
-		return id, nil
-	}
-	emails, _ := json.Marshal(nonNil(c.Emails))
-	tags, _ := json.Marshal(nonNil(c.Tags))
-	var id int64
-	err := s.st.get(ctx, &id, `INSERT INTO customers (key, name, emails, connector, queue, language, tags, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+// batchRows bounds the rows of one multi-row statement, well inside both
+// databases' parameter limits (SQLite 32,766; PostgreSQL 65,535).
+const batchRows = 500
+
+// upsertCustomers records the customers this session has not yet, and
+// learns their ids.
+func (s *Session) upsertCustomers(ctx context.Context, cs []Customer) error {
+	for len(cs) > 0 {
+		chunk := cs[:min(len(cs), batchRows)]
+		cs = cs[len(chunk):]
+		var b strings.Builder
+		b.WriteString(`INSERT INTO customers (key, name, emails, connector, queue, language, tags, created_at, updated_at) VALUES `)
+		args := make([]any, 0, 9*len(chunk))
+		for i, c := range chunk {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
+			emails, _ := json.Marshal(nonNil(c.Emails))
+			tags, _ := json.Marshal(nonNil(c.Tags))
+			args = append(args, c.Key, c.Name, string(emails), c.Connector, c.Queue, c.Language, string(tags), s.now, s.now)
+		}
+		b.WriteString(`
 		ON CONFLICT (key) DO UPDATE SET name = excluded.name, emails = excluded.emails, connector = excluded.connector,
 			queue = excluded.queue, language = excluded.language, tags = excluded.tags, updated_at = excluded.updated_at
-		RETURNING id`,
-		c.Key, c.Name, string(emails), c.Connector, c.Queue, c.Language, string(tags), s.now, s.now)
-	if err != nil {
-		return 0, fmt.Errorf("recording customer %s: %w", c.Key, err)
+		RETURNING id, key`)
+		var rows []struct {
+			ID  int64  `db:"id"`
+			Key string `db:"key"`
+		}
+		if err := s.st.batchSel(ctx, len(chunk), &rows, b.String(), args...); err != nil {
+			return fmt.Errorf("recording %d customers: %w", len(chunk), err)
+		}
+		for _, r := range rows {
+			s.customers[r.Key] = r.ID
+		}
+		for _, c := range chunk {
+			if _, ok := s.customers[c.Key]; !ok {
+				return fmt.Errorf("recording customer %s: no id returned", c.Key)
+			}
+			s.custRows[c.Key] = c
+		}
 	}
-	s.customers[c.Key] = id
-	s.custRows[c.Key] = c
-	return id, nil
+	return nil
 }
 
 func nonNil(s []string) []string {
@@ -214,6 +269,7 @@ func nonNil(s []string) []string {
 type latestCase struct {
 	ID         int64        `db:"id"`
 	Key        string       `db:"case_key"`
+	BaseKey    string       `db:"base_key"`
 	Generation int          `db:"generation"`
 	State      string       `db:"state"`
 	ResolvedAt sql.NullTime `db:"resolved_at"`
@@ -223,80 +279,161 @@ type latestCase struct {
 	Notify     bool         `db:"notify"`
 }
 
-// open finds or creates the case an event of base key belongs to, deciding
-// between adding to an open case, reopening a closed one and following up a
-// case closed before the reopen window.
-func (s *Session) open(ctx context.Context, base string, it Item) (*caseState, error) {
-	custID, err := s.customerID(ctx, it.Customer)
-	if err != nil {
-		return nil, err
+// latestCases returns the newest case of each base key that has one.
+func (s *Session) latestCases(ctx context.Context, keys []string) (map[string]latestCase, error) {
+	out := make(map[string]latestCase, len(keys))
+	for len(keys) > 0 {
+		chunk := keys[:min(len(keys), batchRows)]
+		keys = keys[len(chunk):]
+		args := make([]any, len(chunk))
+		for i, k := range chunk {
+			args[i] = k
+		}
+		var rows []latestCase
+		err := s.st.batchSel(ctx, len(chunk), &rows, `SELECT id, case_key, base_key, generation, state, resolved_at, updated_at, connector, queue, notify
+			FROM cases WHERE base_key IN (`+placeholders(len(chunk))+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("finding the cases of %d keys: %w", len(chunk), err)
+		}
+		for _, r := range rows {
+			if l, ok := out[r.BaseKey]; !ok || r.Generation > l.Generation {
+				out[r.BaseKey] = r
+			}
+		}
 	}
-	cs := &caseState{
-		baseKey: base, customerID: custID, customer: it.Customer, route: it.Route,
-		classTax: it.Event.String("classification.taxonomy"), classType: it.Event.String("classification.type"),
-		classID: it.Event.String("classification.identifier"), feed: it.Event.String("feed.name"),
-		ips: map[string]*ipState{}, feeds: map[string]bool{},
-	}
-	if cs.classID == "" {
-		cs.classID = cs.classType
-	}
-	var latest latestCase
-	err = s.st.get(ctx, &latest, `SELECT id, case_key, generation, state, resolved_at, updated_at, connector, queue, notify
-		FROM cases WHERE base_key = ? ORDER BY generation DESC LIMIT 1`, base)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return cs, s.create(ctx, cs, 1, 0)
-	case err != nil:
-		return nil, fmt.Errorf("finding case %s: %w", base, err)
-	}
-	if !closedState(latest.State) {
-		cs.id, cs.key, cs.generation, cs.outcome = latest.ID, latest.Key, latest.Generation, OutcomeUpdated
-		// The case keeps the route it was created with: its ticket is there.
-		cs.route.Connector, cs.route.Queue, cs.route.Notify = latest.Connector, latest.Queue, latest.Notify
-		return cs, nil
-	}
-	closedAt := latest.UpdatedAt
-	if latest.ResolvedAt.Valid {
-		closedAt = latest.ResolvedAt.Time
-	}
-	cs.closedAt = closedAt.UTC()
-	if s.now.Sub(cs.closedAt) <= s.a.cfg.ReopenWindow {
-		cs.id, cs.key, cs.generation, cs.outcome = latest.ID, latest.Key, latest.Generation, OutcomeReopened
-		cs.prevState = latest.State
-		cs.route.Connector, cs.route.Queue, cs.route.Notify = latest.Connector, latest.Queue, latest.Notify
-		return cs, s.reopen(ctx, cs)
-	}
-	if err := s.create(ctx, cs, latest.Generation+1, latest.ID); err != nil {
-		return nil, err
-	}
-	cs.outcome = OutcomeFollowUp
-	return cs, nil
+	return out, nil
 }
 
-// create inserts a new case row (counters are written by Finish).
-func (s *Session) create(ctx context.Context, cs *caseState, generation int, previous int64) error {
-	cs.generation, cs.previousID, cs.outcome = generation, previous, OutcomeNew
-	cs.key = generationKey(cs.baseKey, generation)
-	var prev any
-	if previous != 0 {
-		prev = previous
+// placeholders is "?, ?, …" n times.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+// openAll finds or creates the cases of the keys of items[fresh], deciding
+// for each between adding to an open case, reopening a closed one and
+// following up a case closed before the reopen window.
+func (s *Session) openAll(ctx context.Context, items []Item, keys []string, fresh []int) error {
+	var custs []Customer
+	pending := map[string]bool{}
+	for _, i := range fresh {
+		c := items[i].Customer
+		if _, ok := s.customers[c.Key]; !ok && !pending[c.Key] {
+			pending[c.Key] = true
+			custs = append(custs, c)
+		}
 	}
-	err := s.st.get(ctx, &cs.id, `INSERT INTO cases
+	if err := s.upsertCustomers(ctx, custs); err != nil {
+		return err
+	}
+	bases := make([]string, len(fresh))
+	for j, i := range fresh {
+		bases[j] = keys[i]
+	}
+	latest, err := s.latestCases(ctx, bases)
+	if err != nil {
+		return err
+	}
+	var created []*caseState
+	for _, i := range fresh {
+		it := items[i]
+		cs := &caseState{
+			baseKey: keys[i], customerID: s.customers[it.Customer.Key], customer: it.Customer, route: it.Route,
+			classTax: it.Event.String("classification.taxonomy"), classType: it.Event.String("classification.type"),
+			classID: it.Event.String("classification.identifier"), feed: it.Event.String("feed.name"),
+			ips: map[string]*ipState{}, feeds: map[string]bool{},
+		}
+		if cs.classID == "" {
+			cs.classID = cs.classType
+		}
+		s.cases[cs.baseKey] = cs
+		s.order = append(s.order, cs)
+		l, ok := latest[cs.baseKey]
+		switch {
+		case !ok:
+			cs.generation, cs.outcome = 1, OutcomeNew
+			created = append(created, cs)
+			continue
+		case !closedState(l.State):
+			cs.id, cs.key, cs.generation, cs.outcome = l.ID, l.Key, l.Generation, OutcomeUpdated
+			// The case keeps the route it was created with: its ticket is there.
+			cs.route.Connector, cs.route.Queue, cs.route.Notify = l.Connector, l.Queue, l.Notify
+			continue
+		}
+		closedAt := l.UpdatedAt
+		if l.ResolvedAt.Valid {
+			closedAt = l.ResolvedAt.Time
+		}
+		cs.closedAt = closedAt.UTC()
+		if s.now.Sub(cs.closedAt) <= s.a.cfg.ReopenWindow {
+			cs.id, cs.key, cs.generation, cs.outcome = l.ID, l.Key, l.Generation, OutcomeReopened
+			cs.prevState = l.State
+			cs.route.Connector, cs.route.Queue, cs.route.Notify = l.Connector, l.Queue, l.Notify
+			if err := s.reopen(ctx, cs); err != nil {
+				return err
+			}
+			continue
+		}
+		cs.generation, cs.previousID, cs.outcome = l.Generation+1, l.ID, OutcomeFollowUp
+		created = append(created, cs)
+	}
+	return s.createAll(ctx, created)
+}
+
+// createAll inserts new case rows (counters are written by Finish).
+func (s *Session) createAll(ctx context.Context, created []*caseState) error {
+	for len(created) > 0 {
+		chunk := created[:min(len(created), batchRows)]
+		created = created[len(chunk):]
+		var b strings.Builder
+		b.WriteString(`INSERT INTO cases
 		(case_key, base_key, generation, customer_id, classification_taxonomy, classification_type, classification_identifier,
 		 feed_name, connector, queue, template, notify, state, status, first_seen, last_seen, last_update_at,
-		 previous_case_id, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', 'new', ?, ?, ?, ?, ?, ?)
-		RETURNING id`,
-		cs.key, cs.baseKey, generation, cs.customerID, cs.classTax, cs.classType, cs.classID,
-		cs.feed, cs.route.Connector, cs.route.Queue, cs.route.Template, cs.route.Notify, s.now, s.now, s.now,
-		prev, s.now, s.now)
-	if err != nil {
-		return fmt.Errorf("creating case %s: %w", cs.key, err)
+		 previous_case_id, created_at, updated_at) VALUES `)
+		args := make([]any, 0, 18*len(chunk))
+		byKey := make(map[string]*caseState, len(chunk))
+		for i, cs := range chunk {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', 'new', ?, ?, ?, ?, ?, ?)")
+			cs.key = generationKey(cs.baseKey, cs.generation)
+			byKey[cs.key] = cs
+			var prev any
+			if cs.previousID != 0 {
+				prev = cs.previousID
+			}
+			args = append(args, cs.key, cs.baseKey, cs.generation, cs.customerID, cs.classTax, cs.classType, cs.classID,
+				cs.feed, cs.route.Connector, cs.route.Queue, cs.route.Template, cs.route.Notify, s.now, s.now, s.now,
+				prev, s.now, s.now)
+		}
+		b.WriteString(` RETURNING id, case_key`)
+		var rows []struct {
+			ID  int64  `db:"id"`
+			Key string `db:"case_key"`
+		}
+		if err := s.st.batchSel(ctx, len(chunk), &rows, b.String(), args...); err != nil {
+			return fmt.Errorf("creating %d cases: %w", len(chunk), err)
+		}
+		ids := make([]any, 0, len(rows)+1)
+		ids = append(ids, s.a.cfg.ReferencePrefix)
+		for _, r := range rows {
+			if cs := byKey[r.Key]; cs != nil {
+				cs.id = r.ID
+				ids = append(ids, r.ID)
+			}
+		}
+		for _, cs := range chunk {
+			if cs.id == 0 {
+				return fmt.Errorf("creating case %s: no id returned", cs.key)
+			}
+			s.hist = append(s.hist, historyRow{cs.id, "", "new", "case opened"})
+		}
+		// The reference is made of the id (Config.reference), known only now.
+		if _, err := s.st.batchExec(ctx, len(rows), `UPDATE cases SET reference = ? || '-' || CAST(id AS TEXT) WHERE id IN (`+placeholders(len(rows))+`)`, ids...); err != nil {
+			return fmt.Errorf("setting references of %d cases: %w", len(rows), err)
+		}
 	}
-	if _, err := s.st.exec(ctx, `UPDATE cases SET reference = ? WHERE id = ?`, s.a.cfg.reference(cs.id), cs.id); err != nil {
-		return fmt.Errorf("setting reference of case %s: %w", cs.key, err)
-	}
-	return s.history(ctx, cs.id, "", "new", "case opened")
+	return nil
 }
 
 // reopen moves a closed case back to open.
@@ -369,10 +506,10 @@ func (s *Session) Finish(ctx context.Context) (Summary, error) {
 	if err := s.flushIPs(ctx); err != nil {
 		return sum, err
 	}
+	if err := s.flushCounters(ctx); err != nil {
+		return sum, err
+	}
 	for _, cs := range s.order {
-		if err := s.flushCounters(ctx, cs); err != nil {
-			return sum, err
-		}
 		switch cs.outcome {
 		case OutcomeNew, OutcomeFollowUp:
 			sum.NewCases++
@@ -397,26 +534,49 @@ func (s *Session) Finish(ctx context.Context) (Summary, error) {
 	return sum, err
 }
 
-func (s *Session) flushCounters(ctx context.Context, cs *caseState) error {
-	// Events of a new or reopened case are in its first message; only events
-	// of a case already announced wait for the next update.
-	pending := 0
-	if cs.outcome == OutcomeUpdated {
-		pending = cs.events
+// flushCounters adds the session's counts to its cases, up to batchRows
+// cases in one statement.
+func (s *Session) flushCounters(ctx context.Context) error {
+	// PostgreSQL types the VALUES from their first row: say what they are.
+	row := "(?, ?, ?, ?, ?)"
+	if s.tx.DriverName() == "postgres" {
+		row = "(?::bigint, ?::integer, ?::integer, ?::timestamptz, ?::timestamptz)"
 	}
-	_, err := s.st.exec(ctx, `UPDATE cases SET
-			events_count = events_count + ?,
-			reports_count = reports_count + 1,
-			pending_events = pending_events + ?,
-			first_seen = CASE WHEN events_count = 0 OR ? < first_seen THEN ? ELSE first_seen END,
-			last_seen = CASE WHEN events_count = 0 OR ? > last_seen THEN ? ELSE last_seen END,
-			ips_count = (SELECT count(*) FROM case_ips WHERE case_id = ?),
-			version = version + 1,
+	todo := s.order
+	for len(todo) > 0 {
+		chunk := todo[:min(len(todo), batchRows)]
+		todo = todo[len(chunk):]
+		var b strings.Builder
+		b.WriteString(`UPDATE cases SET
+			events_count = cases.events_count + v.column2,
+			reports_count = cases.reports_count + 1,
+			pending_events = cases.pending_events + v.column3,
+			first_seen = CASE WHEN cases.events_count = 0 OR v.column4 < cases.first_seen THEN v.column4 ELSE cases.first_seen END,
+			last_seen = CASE WHEN cases.events_count = 0 OR v.column5 > cases.last_seen THEN v.column5 ELSE cases.last_seen END,
+			ips_count = (SELECT count(*) FROM case_ips WHERE case_ips.case_id = cases.id),
+			version = cases.version + 1,
 			updated_at = ?
-		WHERE id = ?`,
-		cs.events, pending, cs.first, cs.first, cs.last, cs.last, cs.id, s.now, cs.id)
-	if err != nil {
-		return fmt.Errorf("updating counters of case %s: %w", cs.key, err)
+		FROM (VALUES `)
+		args := make([]any, 0, 1+5*len(chunk))
+		args = append(args, s.now)
+		for i, cs := range chunk {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(row)
+			// Events of a new or reopened case are in its first message;
+			// only events of a case already announced wait for the next
+			// update.
+			pending := 0
+			if cs.outcome == OutcomeUpdated {
+				pending = cs.events
+			}
+			args = append(args, cs.id, cs.events, pending, cs.first, cs.last)
+		}
+		b.WriteString(`) AS v WHERE cases.id = v.column1`)
+		if _, err := s.st.batchExec(ctx, len(chunk), b.String(), args...); err != nil {
+			return fmt.Errorf("updating counters of %d cases: %w", len(chunk), err)
+		}
 	}
 	return nil
 }

@@ -51,6 +51,33 @@ func (c *stmtCache) get(ctx context.Context, dest any, q string, args ...any) er
 	return s.GetContext(ctx, dest, args...)
 }
 
+// batchSel runs a multi-row statement of n rows: prepared and kept when it
+// has the full batchRows (it will come again), run once otherwise (a
+// prepared statement for every remainder size would cost a round trip each
+// on PostgreSQL and be kept for nothing).
+func (c *stmtCache) batchSel(ctx context.Context, n int, dest any, q string, args ...any) error {
+	if n < batchRows {
+		return c.tx.SelectContext(ctx, dest, c.tx.Rebind(q), args...)
+	}
+	return c.sel(ctx, dest, q, args...)
+}
+
+// batchExec is batchSel for statements without results.
+func (c *stmtCache) batchExec(ctx context.Context, n int, q string, args ...any) (sql.Result, error) {
+	if n < batchRows {
+		return c.tx.ExecContext(ctx, c.tx.Rebind(q), args...)
+	}
+	return c.exec(ctx, q, args...)
+}
+
+func (c *stmtCache) sel(ctx context.Context, dest any, q string, args ...any) error {
+	s, err := c.stmt(ctx, q)
+	if err != nil {
+		return err
+	}
+	return s.SelectContext(ctx, dest, args...)
+}
+
 // close closes the statements; the transaction's end would close them too.
 func (c *stmtCache) close() {
 	for q, s := range c.m {

@@ -40,8 +40,6 @@ type eventWriter struct {
 	args     []any
 	rows     int
 	full     *sqlx.Stmt // the full-batch statement, prepared once per report
-	buf      []byte     // scratch for an event's JSON
-	keys     []string   // scratch for its sorted keys
 	// copy sends each batch with COPY (PostgreSQL), opened and completed
 	// within flush: nothing else may run on the connection meanwhile.
 	copy bool
@@ -52,18 +50,7 @@ func newEventWriter(tx *sqlx.Tx, reportID int64, now time.Time) *eventWriter {
 		copy: tx.DriverName() == "postgres"}
 }
 
-// encode returns the event's JSON (events.fields), valid until the next
-// call.
-func (w *eventWriter) encode(ev *normalizer.Event, seq int) ([]byte, error) {
-	var err error
-	w.buf, w.keys, err = appendEventJSON(w.buf[:0], ev, w.keys)
-	if err != nil {
-		return nil, fmt.Errorf("encoding event %d: %w", seq, err)
-	}
-	return w.buf, nil
-}
-
-// add queues an event with its JSON from encode.
+// add queues an event with its JSON (appendEventJSON).
 func (w *eventWriter) add(ctx context.Context, ev *normalizer.Event, row eventRow, fields []byte) error {
 	var port, asn any
 	if v, ok := ev.Int("source.port"); ok {
