@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/abusegw/abusegw/gateway/outbox"
 	"github.com/abusegw/abusegw/gateway/routing"
@@ -589,19 +590,36 @@ const ipBatch = 1000
 // each sorted), up to ipBatch in one statement; flushCounters then counts
 // them.
 func (s *Session) flushIPs(ctx context.Context) error {
+	upsert := s.order
+	if s.tx.DriverName() == "postgres" {
+		// The addresses of cases this session opened cannot be there yet:
+		// COPY them, several times faster than upserting.
+		upsert = nil
+		var fresh []*caseState
+		for _, cs := range s.order {
+			if cs.outcome == OutcomeNew || cs.outcome == OutcomeFollowUp {
+				fresh = append(fresh, cs)
+			} else {
+				upsert = append(upsert, cs)
+			}
+		}
+		if err := s.copyIPs(ctx, fresh); err != nil {
+			return err
+		}
+	}
 	args := make([]any, 0, 7*ipBatch)
 	n := 0
 	write := func() error {
 		if n == 0 {
 			return nil
 		}
-		if _, err := s.st.exec(ctx, upsertIPsSQL(n), args...); err != nil {
+		if _, err := s.st.batchExec(ctx, n*batchRows/ipBatch, upsertIPsSQL(n), args...); err != nil {
 			return fmt.Errorf("recording %d addresses: %w", n, err)
 		}
 		args, n = args[:0], 0
 		return nil
 	}
-	for _, cs := range s.order {
+	for _, cs := range upsert {
 		ips := slices.Sorted(maps.Keys(cs.ips))
 		for _, ip := range ips {
 			st := cs.ips[ip]
@@ -614,6 +632,30 @@ func (s *Session) flushIPs(ctx context.Context) error {
 		}
 	}
 	return write()
+}
+
+// copyIPs records the addresses of new cases with COPY (PostgreSQL).
+func (s *Session) copyIPs(ctx context.Context, fresh []*caseState) error {
+	if len(fresh) == 0 {
+		return nil
+	}
+	st, err := s.tx.PrepareContext(ctx, pq.CopyIn("case_ips", "case_id", "ip", "first_seen", "last_seen", "events", "added_at", "seen_at"))
+	if err != nil {
+		return fmt.Errorf("recording addresses of %d new cases: %w", len(fresh), err)
+	}
+	defer st.Close()
+	for _, cs := range fresh {
+		for _, ip := range slices.Sorted(maps.Keys(cs.ips)) {
+			a := cs.ips[ip]
+			if _, err := st.ExecContext(ctx, cs.id, ip, a.first, a.last, a.events, s.now, s.now); err != nil {
+				return fmt.Errorf("recording addresses of case %s: %w", cs.key, err)
+			}
+		}
+	}
+	if _, err := st.ExecContext(ctx); err != nil {
+		return fmt.Errorf("recording addresses of %d new cases: %w", len(fresh), err)
+	}
+	return st.Close()
 }
 
 // upsertIPsSQL is the statement recording n addresses. An address already
