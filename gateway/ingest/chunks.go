@@ -12,8 +12,10 @@ import (
 )
 
 // chunkEvents is how many events are read and placed ahead of the database
-// work, and handed to it at once.
-const chunkEvents = 1000
+// work, and handed to it at once: small enough that a 1,000-event API batch
+// already overlaps the two, large enough for the case lookups of a chunk to
+// be few statements.
+const chunkEvents = 250
 
 // chunk is a run of a report's events, read, encoded and placed.
 type chunk struct {
