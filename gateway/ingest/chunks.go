@@ -20,9 +20,9 @@ const chunkEvents = 250
 // chunk is a run of a report's events, read, encoded and placed.
 type chunk struct {
 	events []normalizer.Event
-	rows   []eventRow
-	arena  []byte // the events' JSON, back to back
-	ends   []int  // where each event's JSON ends in arena
+	// args are the events' column values (eventArgs), len(eventColumns)
+	// each, made here so that the database side only has to send them.
+	args []any
 	// items are the events that go to a case; itemOf[i] is event i's item,
 	// or -1. assigned receives the cases (cases.Session.AddAll).
 	items    []cases.Item
@@ -37,30 +37,28 @@ type chunk struct {
 	err          error // processing must stop (the report fails)
 }
 
-// fields returns event i's JSON.
-func (c *chunk) fields(i int) []byte {
-	start := 0
-	if i > 0 {
-		start = c.ends[i-1]
-	}
-	return c.arena[start:c.ends[i]]
+// row returns event i's column values.
+func (c *chunk) row(i int) []any {
+	n := len(eventColumns)
+	return c.args[i*n : (i+1)*n]
 }
 
 // produce reads, encodes and places the report's events on a goroutine of
 // its own and sends them in chunks; the channel is closed after the last
 // chunk, which carries the end (or err). The consumer cancels ctx to stop
 // it early and must then drain the channel.
-func (p *Pipeline) produce(ctx context.Context, reader normalizer.Reader, reportID int64, received time.Time) <-chan *chunk {
+func (p *Pipeline) produce(ctx context.Context, reader normalizer.Reader, reportID int64, received, now time.Time) <-chan *chunk {
 	out := make(chan *chunk, 1)
 	go func() {
 		defer close(out)
 		var keys []string
+		var buf []byte
 		seq := 0
 		for {
 			// Fresh each time: the consumer holds the previous one. The
 			// capacity is fixed so that items may point into events.
-			c := &chunk{events: make([]normalizer.Event, 0, chunkEvents), rows: make([]eventRow, 0, chunkEvents)}
-			end := p.fill(ctx, c, reader, reportID, received, &seq, &keys)
+			c := &chunk{events: make([]normalizer.Event, 0, chunkEvents), args: make([]any, 0, chunkEvents*len(eventColumns))}
+			end := p.fill(ctx, c, reader, reportID, received, now, &seq, &keys, &buf)
 			c.assigned = make([]cases.Assigned, len(c.items))
 			select {
 			case out <- c:
@@ -77,7 +75,7 @@ func (p *Pipeline) produce(ctx context.Context, reader normalizer.Reader, report
 
 // fill reads up to chunkEvents events into c; it reports whether the
 // report ended (or processing must stop).
-func (p *Pipeline) fill(ctx context.Context, c *chunk, reader normalizer.Reader, reportID int64, received time.Time, seq *int, keys *[]string) bool {
+func (p *Pipeline) fill(ctx context.Context, c *chunk, reader normalizer.Reader, reportID int64, received, now time.Time, seq *int, keys *[]string, buf *[]byte) bool {
 	for len(c.events) < chunkEvents {
 		if err := ctx.Err(); err != nil {
 			c.err = err
@@ -103,11 +101,10 @@ func (p *Pipeline) fill(ctx context.Context, c *chunk, reader normalizer.Reader,
 		}
 		ev.Raw.Report = reportID
 		c.sum.Events++
-		if c.arena, *keys, err = appendEventJSON(c.arena, &ev, *keys); err != nil {
+		if *buf, *keys, err = appendEventJSON((*buf)[:0], &ev, *keys); err != nil {
 			c.err = fmt.Errorf("encoding event %d: %w", *seq, err)
 			return true
 		}
-		c.ends = append(c.ends, len(c.arena))
 		c.events = append(c.events, ev)
 		row, item, err := p.place(ctx, &c.events[len(c.events)-1], received, &c.sum)
 		if err != nil {
@@ -116,7 +113,7 @@ func (p *Pipeline) fill(ctx context.Context, c *chunk, reader normalizer.Reader,
 		}
 		row.seq = *seq
 		*seq++
-		c.rows = append(c.rows, row)
+		c.args = eventArgs(c.args, reportID, &ev, row, *buf, now)
 		if item == nil {
 			c.itemOf = append(c.itemOf, -1)
 			continue

@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,15 +29,12 @@ const batchRows = 500
 type eventRow struct {
 	seq         int
 	disposition string
-	caseID      int64
-	customerID  int64
 }
 
 // eventWriter batches the events of one report into multi-row INSERTs.
 type eventWriter struct {
 	tx       *sqlx.Tx
 	reportID int64
-	now      time.Time
 	args     []any
 	rows     int
 	full     *sqlx.Stmt // the full-batch statement, prepared once per report
@@ -45,13 +43,21 @@ type eventWriter struct {
 	copy bool
 }
 
-func newEventWriter(tx *sqlx.Tx, reportID int64, now time.Time) *eventWriter {
-	return &eventWriter{tx: tx, reportID: reportID, now: now, args: make([]any, 0, batchRows*len(eventColumns)),
+func newEventWriter(tx *sqlx.Tx, reportID int64) *eventWriter {
+	return &eventWriter{tx: tx, reportID: reportID, args: make([]any, 0, batchRows*len(eventColumns)),
 		copy: tx.DriverName() == "postgres"}
 }
 
-// add queues an event with its JSON (appendEventJSON).
-func (w *eventWriter) add(ctx context.Context, ev *normalizer.Event, row eventRow, fields []byte) error {
+// Where eventArgs puts the ids that only the case work decides.
+var (
+	colCustomer = slices.Index(eventColumns, "customer_id")
+	colCase     = slices.Index(eventColumns, "case_id")
+)
+
+// eventArgs appends the column values of an event (eventColumns, in order),
+// its JSON from appendEventJSON, to dst. The customer and case ids are
+// NULL: the caller sets them at colCustomer and colCase when it has them.
+func eventArgs(dst []any, reportID int64, ev *normalizer.Event, row eventRow, fields []byte, now time.Time) []any {
 	var port, asn any
 	if v, ok := ev.Int("source.port"); ok {
 		port = v
@@ -59,13 +65,18 @@ func (w *eventWriter) add(ctx context.Context, ev *normalizer.Event, row eventRo
 	if v, ok := ev.Int("source.asn"); ok {
 		asn = v
 	}
-	w.args = append(w.args,
-		w.reportID, row.seq, ev.Raw.Line, ev.Raw.Part, timeArg(ev, "time.source"), timeArg(ev, "time.observation"),
+	return append(dst,
+		reportID, row.seq, ev.Raw.Line, ev.Raw.Part, timeArg(ev, "time.source"), timeArg(ev, "time.observation"),
 		ev.String("feed.name"), ev.String("feed.provider"), ev.String("classification.taxonomy"),
 		ev.String("classification.type"), ev.String("classification.identifier"), ev.String("source.ip"), port,
 		asn, ev.String("source.network"), ev.String("source.fqdn"), ev.String("source.url"),
-		nullInt(row.customerID), nullInt(row.caseID), row.disposition, string(fields), w.now,
+		nullInt(0), nullInt(0), row.disposition, string(fields), now,
 	)
+}
+
+// add queues an event's column values (eventArgs).
+func (w *eventWriter) add(ctx context.Context, args []any) error {
+	w.args = append(w.args, args...)
 	w.rows++
 	if w.rows == batchRows {
 		return w.flush(ctx)

@@ -243,11 +243,12 @@ func (p *Pipeline) process(ctx context.Context, tx *sqlx.Tx, reportID int64) (Su
 	}
 
 	session := p.agg.Begin(tx)
-	w := newEventWriter(tx, reportID, p.now())
+	now := p.now()
+	w := newEventWriter(tx, reportID)
 	// Reading, normalizing and placing events (owner, route) runs beside
 	// the database work, a chunk ahead: the two are about equal in cost.
 	pctx, stop := context.WithCancel(ctx)
-	chunks := p.produce(pctx, reader, reportID, rep.ReceivedAt.UTC())
+	chunks := p.produce(pctx, reader, reportID, rep.ReceivedAt.UTC(), now)
 	defer func() {
 		stop()
 		// Drain, so that the producer has ended before the report's
@@ -273,11 +274,11 @@ func (p *Pipeline) process(ctx context.Context, tx *sqlx.Tx, reportID int64) (Su
 			return sum, err
 		}
 		for i := range c.events {
-			row := c.rows[i]
+			row := c.row(i)
 			if j := c.itemOf[i]; j >= 0 {
-				row.caseID, row.customerID = c.assigned[j].CaseID, c.assigned[j].CustomerID
+				row[colCustomer], row[colCase] = nullInt(c.assigned[j].CustomerID), nullInt(c.assigned[j].CaseID)
 			}
-			if err := w.add(ctx, &c.events[i], row, c.fields(i)); err != nil {
+			if err := w.add(ctx, row); err != nil {
 				return sum, err
 			}
 		}
