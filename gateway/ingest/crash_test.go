@@ -256,7 +256,7 @@ func TestCrashAfterStore(t *testing.T) {
 // sequences do not roll back).
 var dumpQueries = map[string]string{
 	"reports": `SELECT sha256, channel, source_name, content_type, size, raw_ref, received_at, status, format, detail,
-		events_count, rejected_count, error, processed_at FROM reports`,
+		events_count, rejected_count, unowned_count, ignored_count, error, processed_at FROM reports`,
 	"events": `SELECT r.sha256, e.seq, e.line, e.part, e.time_source, e.time_observation, e.feed_name, e.feed_provider,
 		e.classification_taxonomy, e.classification_type, e.classification_identifier, e.source_ip, e.source_port, e.source_asn,
 		e.source_network, e.source_fqdn, e.source_url, u.key, c.case_key, e.disposition, e.fields, e.created_at

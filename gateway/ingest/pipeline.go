@@ -236,7 +236,7 @@ func (p *Pipeline) process(ctx context.Context, tx *sqlx.Tx, reportID int64) (Su
 	reader, info, err := auto.Open(raw, opts)
 	if errors.Is(err, normalizer.ErrUnrecognized) {
 		sum.Unrecognized = 1
-		return sum, finishReport(ctx, tx, reportID, "unrecognized", info, 0, 0, err.Error(), p.now())
+		return sum, finishReport(ctx, tx, reportID, "unrecognized", info, Summary{}, err.Error(), p.now())
 	}
 	if err != nil {
 		return sum, &processError{fmt.Errorf("opening report %d: %w", reportID, err)}
@@ -267,7 +267,7 @@ func (p *Pipeline) process(ctx context.Context, tx *sqlx.Tx, reportID int64) (Su
 		if c.unrecognized != nil && sum.Events+c.sum.Events == 0 {
 			sum.Add(c.sum)
 			sum.Unrecognized = 1
-			return sum, finishReport(ctx, tx, reportID, "unrecognized", info, 0, sum.Rejected, c.unrecognized.Error(), p.now())
+			return sum, finishReport(ctx, tx, reportID, "unrecognized", info, Summary{Rejected: sum.Rejected}, c.unrecognized.Error(), p.now())
 		}
 		sum.Add(c.sum)
 		if err := session.AddAll(ctx, c.items, c.assigned); err != nil {
@@ -298,12 +298,13 @@ func (p *Pipeline) process(ctx context.Context, tx *sqlx.Tx, reportID int64) (Su
 			status = "failed"
 		}
 	}
-	return sum, finishReport(ctx, tx, reportID, status, info, sum.Events, sum.Rejected, lastErr, p.now())
+	return sum, finishReport(ctx, tx, reportID, status, info, sum, lastErr, p.now())
 }
 
-func finishReport(ctx context.Context, tx *sqlx.Tx, id int64, status string, info auto.Info, events, rejected int, msg string, now time.Time) error {
+func finishReport(ctx context.Context, tx *sqlx.Tx, id int64, status string, info auto.Info, sum Summary, msg string, now time.Time) error {
 	_, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE reports SET status = ?, format = ?, detail = ?, events_count = ?, rejected_count = ?,
-		error = ?, processed_at = ? WHERE id = ?`), status, info.Format, info.Detail, events, rejected, msg, now, id)
+		unowned_count = ?, ignored_count = ?, error = ?, processed_at = ? WHERE id = ?`),
+		status, info.Format, info.Detail, sum.Events, sum.Rejected, sum.Unowned, sum.Ignored, msg, now, id)
 	if err != nil {
 		return fmt.Errorf("recording outcome of report %d: %w", id, err)
 	}

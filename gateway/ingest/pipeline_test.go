@@ -542,6 +542,16 @@ func TestUnownedAndIgnoredAreCounted(t *testing.T) {
 				if n := h.count("events", ""); n != 5 {
 					t.Errorf("%d events stored, want all 5", n)
 				}
+				// The reports keep the same counts (the /metrics collector
+				// sums them).
+				var counts struct {
+					Unowned int `db:"u"`
+					Ignored int `db:"i"`
+				}
+				if err := h.db.GetContext(context.Background(), &counts, `SELECT sum(unowned_count) AS u, sum(ignored_count) AS i FROM reports`); err != nil ||
+					counts.Unowned != tt.wantUnowned || counts.Ignored != tt.wantIgnored {
+					t.Errorf("reports count %+v (%v), want %d unowned, %d ignored", counts, err, tt.wantUnowned, tt.wantIgnored)
+				}
 			})
 		})
 	}

@@ -139,7 +139,10 @@ func (c *Collector) read(ctx context.Context, now time.Time) ([]prometheus.Metri
 		labels int
 	}
 	for _, l := range []labelled{
-		{`SELECT disposition, count(*) FROM events GROUP BY disposition`, nil, c.descs.events, 1},
+		// Kept per report (reports.*_count), not counted over the events.
+		{`SELECT 'case', COALESCE(sum(events_count - unowned_count - ignored_count), 0) FROM reports
+			UNION ALL SELECT 'unowned', COALESCE(sum(unowned_count), 0) FROM reports
+			UNION ALL SELECT 'ignored', COALESCE(sum(ignored_count), 0) FROM reports`, nil, c.descs.events, 1},
 		{`SELECT status, count(*) FROM reports GROUP BY status`, nil, c.descs.reports, 1},
 		{`SELECT state, count(*) FROM cases GROUP BY state`, nil, c.descs.cases, 1},
 		{`SELECT classification_identifier, connector, count(*) FROM cases GROUP BY classification_identifier, connector`, nil, c.descs.opened, 2},
