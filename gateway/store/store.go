@@ -144,6 +144,7 @@ func parseURL(rawURL string, opts Options) (Dialect, string, string, error) {
 		params.Add("_pragma", "journal_mode(WAL)")
 		params.Add("_pragma", "foreign_keys(1)")
 		params.Add("_pragma", "synchronous(NORMAL)")
+		params.Add("_pragma", "wal_autocheckpoint(1000)")
 		params.Set("_txlock", "immediate")
 		params.Set("_time_format", "sqlite")
 		if query != "" {
