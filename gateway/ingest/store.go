@@ -34,6 +34,10 @@ type Source struct {
 	ContentType string
 }
 
+// ErrTooLarge is a report larger than ingest.max_report: it is refused, not
+// stored.
+var ErrTooLarge = errors.New("report is larger than ingest.max_report")
+
 // Stored is a report that is safely in the database.
 type Stored struct {
 	ID        int64
@@ -67,7 +71,7 @@ func (p *Pipeline) Store(ctx context.Context, src Source, r io.Reader) (Stored, 
 		return Stored{}, fmt.Errorf("reading report %s: %w", src.Name, err)
 	}
 	if p.maxReport > 0 && n > p.maxReport {
-		return Stored{}, fmt.Errorf("report %s: %d bytes is more than the limit of %d", src.Name, n, p.maxReport)
+		return Stored{}, fmt.Errorf("report %s: %d bytes, limit %d: %w", src.Name, n, p.maxReport, ErrTooLarge)
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
 	st := Stored{SHA256: sum, Size: n}

@@ -351,6 +351,8 @@ func (a *API) fail(c *gin.Context, err error, stored []Accepted) {
 			Error:   fmt.Sprintf("the body is larger than the limit of %d bytes (http.max_report_bytes)", mb.Limit),
 			Reports: stored,
 		})
+	case errors.Is(err, ingest.ErrTooLarge):
+		c.AbortWithStatusJSON(http.StatusRequestEntityTooLarge, failure{Error: err.Error(), Reports: stored})
 	case errors.As(err, &bi):
 		c.AbortWithStatusJSON(http.StatusBadRequest, failure{Error: err.Error(), Reports: stored})
 	default:

@@ -51,6 +51,12 @@ type harness struct {
 // opts.Pipeline and opts.DB are filled in.
 func setup(t testing.TB, d store.Dialect, opts httpapi.Options) *harness {
 	t.Helper()
+	return setupWith(t, d, opts, "")
+}
+
+// setupWith is setup with more configuration (YAML appended to the file).
+func setupWith(t testing.TB, d store.Dialect, opts httpapi.Options, extra string) *harness {
+	t.Helper()
 	dir := t.TempDir()
 	b, err := os.ReadFile(filepath.Join(ingestTestdata, "customers.csv"))
 	if err != nil {
@@ -59,7 +65,7 @@ func setup(t testing.TB, d store.Dialect, opts httpapi.Options) *harness {
 	if err := os.WriteFile(filepath.Join(dir, "customers.csv"), b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	yaml := "data_dir: " + filepath.Join(dir, "data") + "\ncontacts:\n  - type: file\n    path: " + filepath.Join(dir, "customers.csv") + "\n"
+	yaml := "data_dir: " + filepath.Join(dir, "data") + "\ncontacts:\n  - type: file\n    path: " + filepath.Join(dir, "customers.csv") + "\n" + extra
 	cfg, err := config.Parse([]byte(yaml), "test.yaml", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -335,6 +341,22 @@ func TestPostReportBadInput(t *testing.T) {
 	}
 	if n := h.countReports(); n != 0 {
 		t.Errorf("%d reports stored from bad input, want 0", n)
+	}
+}
+
+// TestPostReportOverIngestLimit: a report within the HTTP body limit but over
+// ingest.max_report is the client's too large report, not a server error.
+func TestPostReportOverIngestLimit(t *testing.T) {
+	t.Parallel()
+	h := setupWith(t, store.SQLite, withToken(httpapi.Options{}), "ingest:\n  max_report: 100\n")
+	resp := h.post("/api/v1/reports", "text/csv", bytes.Repeat([]byte("x,y\n"), 100))
+	var e api.Error
+	resp.json(t, &e)
+	if resp.code != http.StatusRequestEntityTooLarge || !strings.Contains(e.Error, "ingest.max_report") {
+		t.Fatalf("%d %s, want 413 naming ingest.max_report", resp.code, resp.body)
+	}
+	if n := h.countReports(); n != 0 {
+		t.Errorf("%d reports stored, want 0", n)
 	}
 }
 
