@@ -382,6 +382,15 @@ func (p *Poller) poll(ctx context.Context, cn *conn, mailbox string) (Result, er
 func (p *Poller) handle(ctx context.Context, cn *conn, mailbox string, uid goimap.UID, r *Result) error {
 	src := ingest.Source{Channel: Channel, Name: mailbox + "/" + strconv.FormatUint(uint64(uid), 10), ContentType: "message/rfc822"}
 	st, found, err := p.store(ctx, cn, uid, src)
+	if errors.Is(err, ingest.ErrTooLarge) {
+		// Refused, and it will be every time: left in the mailbox (in the
+		// failed folder, if there is one) for a person, so that it does not
+		// hold up the messages after it.
+		r.Fetched++
+		r.Failed++
+		p.log.Warn("message larger than ingest.max_report: not stored, left in the mailbox", "mailbox", mailbox, "uid", uint32(uid), "err", err)
+		return p.done(ctx, cn, goimap.UIDSetNum(uid), true, src.Name)
+	}
 	if err != nil {
 		return err
 	}
@@ -409,12 +418,18 @@ func (p *Poller) handle(ctx context.Context, cn *conn, mailbox string, uid goima
 			return err
 		}
 	}
-	set := goimap.UIDSetNum(uid)
 	failed := status == "failed" || status == "unrecognized"
 	if failed {
 		r.Failed++
 		p.log.Warn("message not processed", "mailbox", mailbox, "uid", uint32(uid), "report", st.ID, "status", status)
 	}
+	return p.done(ctx, cn, goimap.UIDSetNum(uid), failed, src.Name)
+}
+
+// done flags or moves a handled message (a failed one to the failed folder,
+// when there is one).
+func (p *Poller) done(ctx context.Context, cn *conn, set goimap.UIDSet, failed bool, name string) error {
+	var err error
 	switch {
 	case failed && p.cfg.FailedFolder != "":
 		err = p.move(cn, set, p.cfg.FailedFolder)
@@ -424,7 +439,7 @@ func (p *Poller) handle(ctx context.Context, cn *conn, mailbox string, uid goima
 		err = cn.c.Store(set, &goimap.StoreFlags{Op: goimap.StoreFlagsAdd, Silent: true, Flags: []goimap.Flag{goimap.FlagSeen}}, nil).Close()
 	}
 	if err != nil {
-		return fmt.Errorf("imap %s: marking %s done: %w", p.cfg.Name, src.Name, ctxErr(ctx, err))
+		return fmt.Errorf("imap %s: marking %s done: %w", p.cfg.Name, name, ctxErr(ctx, err))
 	}
 	return nil
 }

@@ -196,6 +196,43 @@ func TestDovecot(t *testing.T) {
 		})
 	})
 
+	t.Run("a message over ingest.max_report does not hold up the rest", func(t *testing.T) {
+		storetest.Each(t, func(t *testing.T, db *store.DB) {
+			user := d.user(t)
+			small := fixtures[0].raw
+			// The server may turn LF into CRLF: the limit leaves room for it.
+			limit := 2*len(small) + 512
+			big := append(bytes.Repeat([]byte("X-Padding: 0123456789abcdef0123456789abcdef\r\n"), limit/40+10), small...)
+			d.appendMessages(t, user, "INBOX", big, small)
+			cfg := baseConfig(t, d, user, imap.TLSImplicit)
+			cfg.After, cfg.FailedFolder = imap.AfterMove, "Failed"
+			pipe := ingesttest.NewPipeline(t, db, func() time.Time { return now }, func(o *ingest.Options) { o.MaxReport = int64(limit) })
+			p, err := imap.New(cfg, imap.Options{DB: db, Pipeline: pipe})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := p.PollOnce(context.Background(), "INBOX")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Fetched != 2 || r.New != 1 || r.Failed < 1 || r.Failed > 2 {
+				t.Fatalf("poll: %+v, want both fetched, one new, the large one failed", r)
+			}
+			if got := reports(t, db); len(got) != 1 || got[0].Name == "" {
+				t.Fatalf("reports %+v, want only the small message", got)
+			}
+			if n := len(d.mailbox(t, user, "Failed")); n < 1 {
+				t.Errorf("Failed holds %d messages, want the large one kept there", n)
+			}
+			if n := len(d.mailbox(t, user, "INBOX")); n != 0 {
+				t.Errorf("INBOX still holds %d messages", n)
+			}
+			if r, err := p.PollOnce(context.Background(), "INBOX"); err != nil || r != (imap.Result{}) {
+				t.Fatalf("second poll: %+v, %v", r, err)
+			}
+		})
+	})
+
 	t.Run("crash between storing and flagging", func(t *testing.T) {
 		storetest.Each(t, func(t *testing.T, db *store.DB) {
 			user := d.user(t)

@@ -19,8 +19,8 @@ import (
 )
 
 // NewPipeline returns a pipeline over db whose data directory is a
-// temporary one.
-func NewPipeline(t testing.TB, db *store.DB, now func() time.Time) *ingest.Pipeline {
+// temporary one; each of with may change its options.
+func NewPipeline(t testing.TB, db *store.DB, now func() time.Time, with ...func(*ingest.Options)) *ingest.Pipeline {
 	t.Helper()
 	dir := t.TempDir()
 	contactsFile := filepath.Join(dir, "customers.csv")
@@ -46,7 +46,11 @@ func NewPipeline(t testing.TB, db *store.DB, now func() time.Time) *ingest.Pipel
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := ingest.New(ingest.Options{DB: db, Contacts: chain, Router: router, Aggregator: agg, DataDir: dir, Now: now})
+	o := ingest.Options{DB: db, Contacts: chain, Router: router, Aggregator: agg, DataDir: dir, Now: now}
+	for _, f := range with {
+		f(&o)
+	}
+	p, err := ingest.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
