@@ -8,7 +8,6 @@ package cases
 
 import (
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/abusegw/abusegw/gateway/content"
@@ -101,8 +100,4 @@ func (c Customer) validate() error {
 		return errors.New("customer without a key")
 	}
 	return nil
-}
-
-func (c *Config) reference(id int64) string {
-	return fmt.Sprintf("%s-%d", c.ReferencePrefix, id)
 }

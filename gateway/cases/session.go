@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 
 	"github.com/abusegw/abusegw/gateway/outbox"
 	"github.com/abusegw/abusegw/gateway/routing"
@@ -429,7 +428,7 @@ func (s *Session) createAll(ctx context.Context, created []*caseState) error {
 			}
 			s.hist = append(s.hist, historyRow{cs.id, "", "new", "case opened"})
 		}
-		// The reference is made of the id (Config.reference), known only now.
+		// The reference is the prefix and the id ("ABUSE-42"), known only now.
 		if _, err := s.st.batchExec(ctx, len(rows), `UPDATE cases SET reference = ? || '-' || CAST(id AS TEXT) WHERE id IN (`+placeholders(len(rows))+`)`, ids...); err != nil {
 			return fmt.Errorf("setting references of %d cases: %w", len(rows), err)
 		}
@@ -639,7 +638,7 @@ func (s *Session) copyIPs(ctx context.Context, fresh []*caseState) error {
 	if len(fresh) == 0 {
 		return nil
 	}
-	st, err := s.tx.PrepareContext(ctx, pq.CopyIn("case_ips", "case_id", "ip", "first_seen", "last_seen", "events", "added_at", "seen_at"))
+	st, err := s.tx.PrepareContext(ctx, `COPY case_ips (case_id, ip, first_seen, last_seen, events, added_at, seen_at) FROM STDIN`)
 	if err != nil {
 		return fmt.Errorf("recording addresses of %d new cases: %w", len(fresh), err)
 	}

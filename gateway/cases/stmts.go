@@ -43,14 +43,6 @@ func (c *stmtCache) exec(ctx context.Context, q string, args ...any) (sql.Result
 	return s.ExecContext(ctx, args...)
 }
 
-func (c *stmtCache) get(ctx context.Context, dest any, q string, args ...any) error {
-	s, err := c.stmt(ctx, q)
-	if err != nil {
-		return err
-	}
-	return s.GetContext(ctx, dest, args...)
-}
-
 // batchSel runs a multi-row statement of n rows: prepared and kept when it
 // has the full batchRows (it will come again), run once otherwise (a
 // prepared statement for every remainder size would cost a round trip each

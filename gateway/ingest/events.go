@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 
 	"github.com/abusegw/abusegw/normalizer"
 )
@@ -120,7 +119,7 @@ func (w *eventWriter) flush(ctx context.Context) error {
 
 // copyIn sends the batch with COPY FROM STDIN and completes it.
 func (w *eventWriter) copyIn(ctx context.Context) error {
-	st, err := w.tx.PrepareContext(ctx, pq.CopyIn("events", eventColumns...))
+	st, err := w.tx.PrepareContext(ctx, "COPY events ("+strings.Join(eventColumns, ", ")+") FROM STDIN")
 	if err != nil {
 		return err
 	}
