@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"database/sql"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -42,6 +44,50 @@ func (s sqlFor) ms(a, b string) string {
 	return fmt.Sprintf("CAST(round((julianday(%s) - julianday(%s)) * 86400000.0) AS INTEGER)", a, b)
 }
 
+// Case values the report reads (README, "Compliance metrics"): when case c
+// counts as notified (the first reply sent when the customer is notified,
+// else when the ticket was created) and first responded to (the recorded
+// first response, else the first status change not made by abusegw), the
+// whole milliseconds from receipt to each and to resolution, and from the
+// prior resolution of the customer's classification to receipt; on SQLite
+// also the receipt in whole milliseconds. On PostgreSQL these are stored
+// generated columns; on SQLite expressions of cases_report_idx and
+// cases_customer_idx (migration 00008_case_facts), written exactly as there,
+// so that the report reads those indexes alone.
+const (
+	notificationAt   = "notification_at"
+	responseAt       = "response_at"
+	timeToNotifyMS   = "time_to_notify_ms"
+	timeToResponseMS = "time_to_response_ms"
+	timeToResolveMS  = "time_to_resolve_ms"
+	relapseGapMS     = "relapse_gap_ms"
+	receivedMS       = "received_ms"
+)
+
+// c is the SQL of case c's value name (one of the constants above).
+func (s sqlFor) c(name string) string {
+	if s.d == store.Postgres {
+		return "c." + name
+	}
+	switch name {
+	case notificationAt:
+		return "CASE WHEN c.notify THEN c.first_reply_at ELSE c.notified_at END"
+	case responseAt:
+		return "COALESCE(c.first_response_at, c.first_outside_change_at)"
+	case timeToNotifyMS:
+		return s.ms(s.c(notificationAt), "c.created_at")
+	case timeToResponseMS:
+		return s.ms(s.c(responseAt), "c.created_at")
+	case timeToResolveMS:
+		return s.ms("c.resolved_at", "c.created_at")
+	case relapseGapMS:
+		return s.ms("c.created_at", "c.prior_resolved_at")
+	case receivedMS:
+		return "CAST(round(julianday(c.created_at) * 86400000.0) AS INTEGER)"
+	}
+	panic("metrics: no case value " + name)
+}
+
 // t is a timestamp parameter.
 func (s sqlFor) t(name string) string {
 	if s.d == store.Postgres {
@@ -54,7 +100,7 @@ func (s sqlFor) t(name string) string {
 func caseGroup(g GroupBy) string {
 	switch g {
 	case GroupCustomer:
-		return "CAST(COALESCE(c.customer_id, 0) AS TEXT)"
+		return "c.customer_id" // NULL read as "0", as eventGroup has it
 	case GroupClassification:
 		return "c.classification_identifier"
 	case GroupFeed:
@@ -69,7 +115,7 @@ func caseGroup(g GroupBy) string {
 func eventGroup(g GroupBy) string {
 	switch g {
 	case GroupCustomer:
-		return "CAST(COALESCE(e.customer_id, 0) AS TEXT)"
+		return "e.customer_id" // NULL read as "0"
 	case GroupClassification:
 		// A case's classification is its first event's identifier, else type.
 		return "CASE WHEN e.classification_identifier = '' THEN e.classification_type ELSE e.classification_identifier END"
@@ -81,8 +127,17 @@ func eventGroup(g GroupBy) string {
 	return "''"
 }
 
-// querier is what the report's queries run on: a transaction (PostgreSQL)
-// or one connection (SQLite), so that the temporary table is visible.
+// groupKey is a group's key as read: NULL only for the customer of cases and
+// events that have none, as customer id 0.
+func groupKey(k sql.NullString) string {
+	if !k.Valid {
+		return "0"
+	}
+	return k.String
+}
+
+// querier is what the report's queries run on: a transaction (PostgreSQL:
+// one snapshot) or one connection (SQLite).
 type querier interface {
 	sqlx.QueryerContext
 	sqlx.ExecerContext
@@ -115,8 +170,7 @@ func Compute(ctx context.Context, db *store.DB, cfg Config, q Query, now time.Ti
 		rep.From = &f
 	}
 	c := &computation{db: db, s: sqlFor{db.Dialect()}, cfg: cfg, group: q.GroupBy, args: map[string]any{"from": from, "to": to}}
-	err := c.run(ctx, func(x querier) error { return c.compute(ctx, x, rep) })
-	if err != nil {
+	if err := c.compute(ctx, rep); err != nil {
 		return nil, err
 	}
 	return rep, nil
@@ -142,39 +196,92 @@ type computation struct {
 	args  map[string]any
 }
 
-// run gives fn a querier where a temporary table lives for the report: a
-// repeatable-read transaction on PostgreSQL (one snapshot), one connection
-// on SQLite (a transaction there would take the write lock).
-func (c *computation) run(ctx context.Context, fn func(querier) error) error {
+// run runs the report's queries: each fn on a querier of its own, at the
+// same time, when the pool has connections enough (else all on one, one
+// after the other). On PostgreSQL these are repeatable-read transactions
+// that share one snapshot (one state of the database for the whole
+// report); on SQLite connections (a transaction there would take the
+// write lock).
+func (c *computation) run(ctx context.Context, fns ...func(context.Context, querier) error) error {
+	n := len(fns)
+	if most := c.db.Stats().MaxOpenConnections; most > 0 && most < n {
+		n = 1
+	}
+	xs := make([]querier, 0, n)
 	if c.db.Dialect() == store.Postgres {
-		tx, err := c.db.BeginTxx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead})
-		if err != nil {
-			return fmt.Errorf("beginning the report's transaction: %w", err)
+		snapshot := ""
+		for range n {
+			tx, err := c.begin(ctx, snapshot)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = tx.Rollback() }() // read only
+			if snapshot == "" && n > 1 {
+				if err := tx.GetContext(ctx, &snapshot, `SELECT pg_export_snapshot()`); err != nil {
+					return fmt.Errorf("preparing the report: %w", err)
+				}
+			}
+			xs = append(xs, tx)
 		}
-		defer func() { _ = tx.Rollback() }() // read only, apart from the temporary table
-		// JIT compilation costs more than it saves on these queries (it
-		// took half of the facts query's time), and the sorts and hashes of
-		// a large period should stay in memory.
-		if _, err := tx.ExecContext(ctx, `SET LOCAL jit = off`); err != nil {
-			return fmt.Errorf("preparing the report: %w", err)
+	} else {
+		for range n {
+			conn, err := c.db.Connx(ctx)
+			if err != nil {
+				return fmt.Errorf("reserving a connection for the report: %w", err)
+			}
+			defer conn.Close()
+			xs = append(xs, conn)
 		}
-		if _, err := tx.ExecContext(ctx, `SET LOCAL work_mem = '64MB'`); err != nil {
-			return fmt.Errorf("preparing the report: %w", err)
-		}
-		return fn(tx)
 	}
-	conn, err := c.db.Connx(ctx)
+	if n == 1 {
+		for _, fn := range fns {
+			if err := fn(ctx, xs[0]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, len(fns))
+	var wg sync.WaitGroup
+	for i, fn := range fns {
+		wg.Go(func() {
+			if errs[i] = fn(ctx, xs[i]); errs[i] != nil {
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// begin begins a report transaction on PostgreSQL, in the snapshot another
+// one exported when snapshot is not "".
+func (c *computation) begin(ctx context.Context, snapshot string) (*sqlx.Tx, error) {
+	tx, err := c.db.BeginTxx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
 	if err != nil {
-		return fmt.Errorf("reserving a connection for the report: %w", err)
+		return nil, fmt.Errorf("beginning the report's transaction: %w", err)
 	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, `DROP TABLE IF EXISTS temp.metrics_facts`); err != nil {
-		return fmt.Errorf("preparing the report: %w", err)
+	// JIT compilation costs more than it saves on these queries, and the
+	// sorts and hashes of a large period should stay in memory (a million
+	// cases grouped by customer sort in about 130 MB).
+	stmts := []string{`SET LOCAL jit = off`, `SET LOCAL work_mem = '256MB'`}
+	if snapshot != "" {
+		stmts = append([]string{`SET TRANSACTION SNAPSHOT '` + strings.ReplaceAll(snapshot, "'", "''") + `'`}, stmts...)
 	}
-	defer func() {
-		_, _ = conn.ExecContext(context.WithoutCancel(ctx), `DROP TABLE IF EXISTS temp.metrics_facts`)
-	}()
-	return fn(conn)
+	for _, q := range stmts {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			_ = tx.Rollback()
+			return nil, fmt.Errorf("preparing the report: %w", err)
+		}
+	}
+	return tx, nil
 }
 
 // named binds named arguments and rebinds for the dialect.
@@ -188,97 +295,161 @@ func (c *computation) named(q string, extra map[string]any) (string, []any, erro
 	return c.db.Rebind(q), list, nil
 }
 
-// factsSQL builds the per-case facts of the period's cohort: durations in
-// milliseconds from receipt to notification, first response and
-// resolution (each only when reached before the end of the period), the age
-// at the end of the period, the SLA, and whether the case is a relapse.
-func (c *computation) factsSQL() (string, map[string]any) {
+// slaSQL is the SLA of case c in milliseconds.
+func (c *computation) slaSQL(extra map[string]any) string {
+	extra["sla_ms"] = c.cfg.SLA.Milliseconds()
+	if len(c.cfg.SLAByClassification) == 0 {
+		return "CAST(:sla_ms AS BIGINT)"
+	}
+	keys := slices.Sorted(maps.Keys(c.cfg.SLAByClassification))
+	var b strings.Builder
+	b.WriteString("CASE c.classification_identifier")
+	for i, k := range keys {
+		fmt.Fprintf(&b, " WHEN :sla_k%d THEN CAST(:sla_v%d AS BIGINT)", i, i)
+		extra["sla_k"+strconv.Itoa(i)] = k
+		extra["sla_v"+strconv.Itoa(i)] = c.cfg.SLAByClassification[k].Milliseconds()
+	}
+	b.WriteString(" ELSE CAST(:sla_ms AS BIGINT) END")
+	return b.String()
+}
+
+// ageAtLeast is true when case c was received at least d before the end of
+// the period, its age in whole milliseconds as ms() counts it.
+func (c *computation) ageAtLeast(d time.Duration, extra map[string]any) string {
+	name := "age"
+	for i := 0; extra[name] != nil; i++ {
+		name = "age" + strconv.Itoa(i)
+	}
+	if c.s.d == store.Postgres {
+		// A comparison of times: round(a ms) >= n exactly when
+		// a >= n ms - 500 µs (times have microsecond precision).
+		extra[name] = c.args["to"].(time.Time).Add(-(d - 500*time.Microsecond))
+		return "c.created_at <= CAST(:" + name + " AS TIMESTAMPTZ)"
+	}
+	// julianday keeps milliseconds exactly: ms(a, b) is the difference of
+	// the two times in whole milliseconds.
+	extra[name] = d.Milliseconds()
+	return c.s.c(receivedMS) + " <= CAST(round(julianday(:to) * 86400000.0) AS INTEGER) - CAST(:" + name + " AS BIGINT)"
+}
+
+// agedSQL is true when case c is at least as old as its SLA at the end of
+// the period.
+func (c *computation) agedSQL(extra map[string]any) string {
+	if c.s.d == store.SQLite {
+		return c.s.c(receivedMS) + " <= CAST(round(julianday(:to) * 86400000.0) AS INTEGER) - " + c.slaSQL(extra)
+	}
+	// On PostgreSQL, by classification: the SLA's time before the end.
+	keys := slices.Sorted(maps.Keys(c.cfg.SLAByClassification))
+	if len(keys) == 0 {
+		return c.ageAtLeast(c.cfg.SLA, extra)
+	}
+	var b strings.Builder
+	b.WriteString("CASE c.classification_identifier")
+	for i, k := range keys {
+		name := "sla_k" + strconv.Itoa(i)
+		extra[name] = k
+		fmt.Fprintf(&b, " WHEN :%s THEN %s", name, c.ageAtLeast(c.cfg.SLAByClassification[k], extra))
+	}
+	b.WriteString(" ELSE " + c.ageAtLeast(c.cfg.SLA, extra) + " END")
+	return b.String()
+}
+
+// casesSQL is the one pass over the cases received before the end of the
+// period (on SQLite, over cases_report_idx alone). Per case (inner query,
+// computed once): its group; whether it is of the period's cohort (k),
+// resolved before the end (r), notified and first responded to before the
+// end, a relapse, at least as old as its SLA and resolved within it; its
+// times to notification, first response and resolution (sqlFor.c). Per
+// group: how many of the cohort were opened, reopened, relapsed, due and
+// resolved within their SLA; the open cases by age (cumulative: younger
+// than each bound, then all); and, to be counted and ranked in Go, the
+// cohort's times (comma-separated milliseconds) and closure reasons (each
+// as its length in bytes, a colon and the reason).
+func (c *computation) casesSQL() (string, map[string]any) {
 	s := c.s
-	to := s.t("to")
-	extra := map[string]any{"relapse_ms": c.cfg.RelapseWindow.Milliseconds(), "sla_ms": c.cfg.SLA.Milliseconds()}
-	sla := "CAST(:sla_ms AS BIGINT)"
-	if len(c.cfg.SLAByClassification) > 0 {
-		keys := slices.Sorted(maps.Keys(c.cfg.SLAByClassification))
-		var b strings.Builder
-		b.WriteString("CASE c.classification_identifier")
-		for i, k := range keys {
-			fmt.Fprintf(&b, " WHEN :sla_k%d THEN CAST(:sla_v%d AS BIGINT)", i, i)
-			extra["sla_k"+strconv.Itoa(i)] = k
-			extra["sla_v"+strconv.Itoa(i)] = c.cfg.SLAByClassification[k].Milliseconds()
-		}
-		b.WriteString(" ELSE CAST(:sla_ms AS BIGINT) END")
-		sla = b.String()
+	from, to := s.t("from"), s.t("to")
+	extra := map[string]any{"relapse_ms": c.cfg.RelapseWindow.Milliseconds()}
+	list := "string_agg(CAST(%s AS TEXT), ',')"
+	reasons := "string_agg(CAST(octet_length(reason) AS TEXT) || '::' || reason, '')"
+	// On SQLite, TIMESTAMP columns have numeric affinity: compared as they
+	// are (+), they are not first tried as numbers, row after row.
+	plain, fence, key, group := "c.", " OFFSET 0", "g", "GROUP BY g"
+	if s.d == store.SQLite {
+		list = "group_concat(%s)"
+		reasons = "group_concat(length(CAST(reason AS BLOB)) || '::' || reason, '')"
+		plain, fence = "+c.", " LIMIT -1"
 	}
-	// The first completed reply; the relapse window: an earlier case's
-	// resolution at most relapse_window before this case's receipt, in whole
-	// milliseconds rounded as ms() does.
-	reply := `(SELECT ` + s.ms("min(o.finalized_at)", "c.created_at") + ` FROM outbox o
-			WHERE o.case_id = c.id AND o.kind = 'reply' AND o.state = 'completed' AND o.finalized_at < ` + to + `)`
-	within := s.ms("c.created_at", "p.resolved_at") + ` <= CAST(:relapse_ms AS BIGINT)`
-	join, onCommit := "", ""
-	if c.db.Dialect() == store.Postgres {
-		onCommit = " ON COMMIT DROP"
-		// One hash join with the first replies of all cases instead of an
-		// index probe per case.
-		join = `
-LEFT JOIN (SELECT o.case_id, min(o.finalized_at) AS at FROM outbox o
-	WHERE o.kind = 'reply' AND o.state = 'completed' AND o.finalized_at < ` + to + ` GROUP BY o.case_id) r ON r.case_id = c.id`
-		reply = s.ms("r.at", "c.created_at")
-		// Natively, so that the index on (customer, classification,
-		// resolved_at) bounds the probe: round(d ms) <= W ms exactly when
-		// d <= W ms + 499 µs (times have microsecond precision).
-		within = `p.resolved_at >= c.created_at - CAST(:relapse_us AS BIGINT) * INTERVAL '1 microsecond'`
-		extra["relapse_us"] = c.cfg.RelapseWindow.Milliseconds()*1000 + 499
+	if c.group == GroupNone {
+		key, group = "''", "HAVING count(*) > 0" // no sort for the one group
 	}
-	q := `CREATE TEMP TABLE metrics_facts` + onCommit + ` AS
-SELECT ` + caseGroup(c.group) + ` AS g,
-	c.customer_id AS customer_id,
-	c.classification_identifier AS cls,
-	c.closure_reason AS closure_reason,
-	c.reopen_count AS reopen_count,
-	CASE WHEN c.notify
-		THEN ` + reply + `
-		ELSE CASE WHEN c.notified_at < ` + to + ` THEN ` + s.ms("c.notified_at", "c.created_at") + ` END
-	END AS t_notify,
-	CASE WHEN c.first_response_at IS NOT NULL
-		THEN CASE WHEN c.first_response_at < ` + to + ` THEN ` + s.ms("c.first_response_at", "c.created_at") + ` END
-		ELSE (SELECT ` + s.ms("min(h.at)", "c.created_at") + ` FROM status_history h
-			WHERE h.case_id = c.id AND h.source <> 'gateway' AND h.at < ` + to + `)
-	END AS t_response,
-	CASE WHEN c.state IN ('resolved', 'closed') AND c.resolved_at < ` + to + `
-		THEN ` + s.ms("c.resolved_at", "c.created_at") + ` END AS t_resolve,
-	` + s.ms(to, "c.created_at") + ` AS t_age,
-	` + sla + ` AS sla_ms,
-	CASE WHEN EXISTS (SELECT 1 FROM cases p
-		WHERE p.customer_id = c.customer_id AND p.classification_identifier = c.classification_identifier
-			AND p.resolved_at <= c.created_at AND p.id <> c.id
-			AND ` + within + `)
-		THEN 1 ELSE 0 END AS relapse
-FROM cases c` + join + `
-WHERE c.created_at >= ` + s.t("from") + ` AND c.created_at < ` + to
+	resolved := "c.state IN ('resolved', 'closed') AND c.resolved_at IS NOT NULL AND " + plain + "resolved_at < " + to
+	var younger, ages []string
+	for i, b := range []int64{bucket1, bucket2, bucket3, bucket4} {
+		younger = append(younger, fmt.Sprintf("sum(CASE WHEN NOT r AND NOT a%d THEN 1 ELSE 0 END)", i+1))
+		ages = append(ages, c.ageAtLeast(time.Duration(b)*time.Millisecond, extra)+fmt.Sprintf(" AS a%d", i+1))
+	}
+	q := `SELECT ` + key + `, sum(CASE WHEN k THEN 1 ELSE 0 END),
+	sum(CASE WHEN k AND reopen_count > 0 THEN 1 ELSE 0 END), sum(CASE WHEN k THEN reopen_count ELSE 0 END),
+	sum(CASE WHEN k AND relapse THEN 1 ELSE 0 END),
+	sum(CASE WHEN k AND (r OR aged) THEN 1 ELSE 0 END),
+	sum(CASE WHEN k AND r AND within THEN 1 ELSE 0 END),
+	` + fmt.Sprintf(list, "CASE WHEN k AND notified THEN to_notify END") + `,
+	` + fmt.Sprintf(list, "CASE WHEN k AND responded THEN to_response END") + `,
+	` + fmt.Sprintf(list, "CASE WHEN k AND r THEN to_resolve END") + `,
+	` + strings.ReplaceAll(reasons, "reason", "CASE WHEN k AND r THEN reason END") + `,
+	` + strings.Join(younger, ",\n\t") + `,
+	sum(CASE WHEN r THEN 0 ELSE 1 END)
+FROM (SELECT ` + caseGroup(c.group) + ` AS g, ` + plain + `created_at >= ` + from + ` AS k, ` + resolved + ` AS r,
+		c.reopen_count, c.closure_reason AS reason,
+		` + s.c(notificationAt) + ` < ` + to + ` AS notified, ` + s.c(timeToNotifyMS) + ` AS to_notify,
+		` + s.c(responseAt) + ` < ` + to + ` AS responded, ` + s.c(timeToResponseMS) + ` AS to_response,
+		` + s.c(timeToResolveMS) + ` AS to_resolve,
+		` + s.c(relapseGapMS) + ` <= CAST(:relapse_ms AS BIGINT) AS relapse,
+		` + c.agedSQL(extra) + ` AS aged,
+		` + s.c(timeToResolveMS) + ` <= ` + c.slaSQL(extra) + ` AS within,
+		` + strings.Join(ages, ", ") + `
+	FROM cases c WHERE c.created_at < ` + to + fence + `) cs
+` + group
 	return q, extra
 }
 
-// actedSQL is true for a resolved fact whose reason counts as acted on.
-func (c *computation) actedSQL(extra map[string]any) string {
-	names := make([]string, len(c.cfg.NotActedReasons))
-	for i, r := range c.cfg.NotActedReasons {
-		names[i] = ":na" + strconv.Itoa(i)
-		extra["na"+strconv.Itoa(i)] = r
-	}
-	return "lower(trim(closure_reason)) NOT IN (" + strings.Join(names, ", ") + ")"
-}
+// values are the durations of a group's cases, in milliseconds, for the
+// percentiles.
+type values struct{ notify, response, resolve []int64 }
 
-func (c *computation) compute(ctx context.Context, x querier, rep *Report) error {
-	q, extra := c.factsSQL()
-	q, args, err := c.named(q, extra)
+// compute fills rep: the pass over the cases, the events and reports, and
+// the repeat offenders at the same time (run), then the percentiles and the
+// totals.
+func (c *computation) compute(ctx context.Context, rep *Report) error {
+	var (
+		groups  map[string]*Group
+		vals    map[string]*values
+		events  map[string]eventCounts
+		reports int64
+		labels  map[string][2]string
+	)
+	err := c.run(ctx,
+		func(ctx context.Context, x querier) (err error) {
+			groups, vals, err = c.cases(ctx, x)
+			return err
+		},
+		func(ctx context.Context, x querier) (err error) {
+			if events, err = c.events(ctx, x); err != nil {
+				return err
+			}
+			reports, err = c.reports(ctx, x)
+			return err
+		},
+		func(ctx context.Context, x querier) (err error) {
+			if rep.TopOffenders, err = c.offenders(ctx, x); err != nil {
+				return err
+			}
+			labels, err = c.labels(ctx, x)
+			return err
+		})
 	if err != nil {
 		return err
 	}
-	if _, err := x.ExecContext(ctx, q, args...); err != nil {
-		return fmt.Errorf("collecting the cases of the period: %w", err)
-	}
-	groups := map[string]*Group{}
 	get := func(k string) *Group {
 		g := groups[k]
 		if g == nil {
@@ -287,37 +458,32 @@ func (c *computation) compute(ctx context.Context, x querier, rep *Report) error
 		}
 		return g
 	}
-	if err := c.counts(ctx, x, get); err != nil {
-		return err
-	}
-	if err := c.reasons(ctx, x, get); err != nil {
-		return err
-	}
-	if err := c.backlog(ctx, x, get); err != nil {
-		return err
-	}
-	if err := c.events(ctx, x, get); err != nil {
-		return err
-	}
-	// Percentiles per group, then of all cases (they do not add up).
-	if c.group != GroupNone {
-		if err := c.percentiles(ctx, x, "g", func(k string) *Figures { return &get(k).Figures }); err != nil {
-			return err
-		}
+	for k, e := range events {
+		g := get(k)
+		g.EventsReceived, g.EventsUnowned, g.EventsIgnored, g.ReportsReceived = e.events, e.unowned, e.ignored, e.reports
 	}
 	totals := &rep.Totals
-	if err := c.percentiles(ctx, x, "''", func(string) *Figures { return totals }); err != nil {
-		return err
+	totals.ReportsReceived = reports
+	// Percentiles per group, then of all cases (they do not add up).
+	keys := slices.Sorted(maps.Keys(groups))
+	all := &values{}
+	for _, k := range keys {
+		v := vals[k]
+		switch {
+		case v == nil:
+			continue
+		case c.group == GroupNone:
+			all = v
+			continue
+		}
+		setPercentiles(&groups[k].Figures, v)
+		all.notify = append(all.notify, v.notify...)
+		all.response = append(all.response, v.response...)
+		all.resolve = append(all.resolve, v.resolve...)
 	}
-	if err := c.reports(ctx, x, totals); err != nil {
-		return err
-	}
-	if err := c.offenders(ctx, x, rep); err != nil {
-		return err
-	}
+	setPercentiles(totals, all)
 	// Totals of the additive figures are the sums of the groups'.
 	reasons := map[ClosureReason]int64{}
-	keys := slices.Sorted(maps.Keys(groups))
 	for _, k := range keys {
 		g := groups[k]
 		addFigures(totals, &g.Figures)
@@ -335,10 +501,6 @@ func (c *computation) compute(ctx context.Context, x querier, rep *Report) error
 	totals.finish()
 	if c.group == GroupNone {
 		return nil
-	}
-	labels, err := c.labels(ctx, x)
-	if err != nil {
-		return err
 	}
 	for _, k := range keys {
 		g := groups[k]
@@ -376,20 +538,29 @@ func addFigures(t, g *Figures) {
 	t.SLADue += g.SLADue
 	t.SLAMet += g.SLAMet
 	t.Relapses += g.Relapses
-	t.OpenByAge.Under1Day += g.OpenByAge.Under1Day
-	t.OpenByAge.Days1To3 += g.OpenByAge.Days1To3
-	t.OpenByAge.Days3To7 += g.OpenByAge.Days3To7
-	t.OpenByAge.Days7To30 += g.OpenByAge.Days7To30
-	t.OpenByAge.Over30Days += g.OpenByAge.Over30Days
-	t.OpenByAge.Total += g.OpenByAge.Total
+	addAges(&t.OpenByAge, &g.OpenByAge)
 	for _, p := range [][2]*Durations{
 		{&t.TimeToNotify, &g.TimeToNotify}, {&t.TimeToFirstResponse, &g.TimeToFirstResponse}, {&t.TimeToResolve, &g.TimeToResolve},
 	} {
 		p[0].Count += p[1].Count
-		if m := p[1].MaxSeconds; m != nil && (p[0].MaxSeconds == nil || *m > *p[0].MaxSeconds) {
-			v := *m
-			p[0].MaxSeconds = &v
-		}
+		maxSeconds(&p[0].MaxSeconds, p[1].MaxSeconds)
+	}
+}
+
+func addAges(t, g *AgeBuckets) {
+	t.Under1Day += g.Under1Day
+	t.Days1To3 += g.Days1To3
+	t.Days3To7 += g.Days3To7
+	t.Days7To30 += g.Days7To30
+	t.Over30Days += g.Over30Days
+	t.Total += g.Total
+}
+
+// maxSeconds sets *t to m when m is larger (or *t is nil).
+func maxSeconds(t **float64, m *float64) {
+	if m != nil && (*t == nil || *m > **t) {
+		v := *m
+		*t = &v
 	}
 }
 
@@ -401,269 +572,297 @@ func seconds(ms sql.NullInt64) *float64 {
 	return &v
 }
 
-// counts reads the cohort's counts per group.
-func (c *computation) counts(ctx context.Context, x querier, get func(string) *Group) error {
-	extra := map[string]any{}
-	acted := c.actedSQL(extra)
-	q, args, err := c.named(`SELECT g, count(*),
-		count(t_notify), count(t_response), count(t_resolve),
-		sum(CASE WHEN t_resolve IS NOT NULL AND `+acted+` THEN 1 ELSE 0 END),
-		sum(CASE WHEN reopen_count > 0 THEN 1 ELSE 0 END), sum(reopen_count), sum(relapse),
-		sum(CASE WHEN t_resolve IS NOT NULL OR t_age >= sla_ms THEN 1 ELSE 0 END),
-		sum(CASE WHEN t_resolve IS NOT NULL AND t_resolve <= sla_ms THEN 1 ELSE 0 END),
-		max(t_notify), max(t_response), max(t_resolve)
-		FROM metrics_facts GROUP BY g`, extra)
+// cases reads the one pass over the cases (casesSQL): the cohort's figures
+// and durations per group, and the open cases of every group.
+func (c *computation) cases(ctx context.Context, x querier) (map[string]*Group, map[string]*values, error) {
+	groups, vals := map[string]*Group{}, map[string]*values{}
+	q, extra := c.casesSQL()
+	q, args, err := c.named(q, extra)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	rows, err := x.QueryContext(ctx, q, args...)
 	if err != nil {
-		return fmt.Errorf("counting the cases of the period: %w", err)
+		return nil, nil, fmt.Errorf("reading the cases of the period: %w", err)
 	}
 	defer rows.Close()
+	reasons := map[string]map[string]int64{} // group → raw closure reason → resolved cases
 	for rows.Next() {
-		var k string
-		var f Figures
-		var mn, mr, ms sql.NullInt64
-		if err := rows.Scan(&k, &f.CasesOpened, &f.CasesNotified, &f.CasesResponded, &f.CasesResolved, &f.CasesActedOn,
-			&f.CasesReopened, &f.Reopens, &f.Relapses, &f.SLADue, &f.SLAMet, &mn, &mr, &ms); err != nil {
-			return fmt.Errorf("reading case counts: %w", err)
+		var (
+			key                  sql.NullString
+			f                    Figures
+			ln, lr, ls, lreasons sql.RawBytes
+			younger              [4]int64
+			open                 int64
+		)
+		if err := rows.Scan(&key, &f.CasesOpened, &f.CasesReopened, &f.Reopens, &f.Relapses, &f.SLADue, &f.SLAMet,
+			&ln, &lr, &ls, &lreasons, &younger[0], &younger[1], &younger[2], &younger[3], &open); err != nil {
+			return nil, nil, fmt.Errorf("reading the cases of the period: %w", err)
 		}
-		g := get(k)
-		f.ReportsReceived, f.EventsReceived, f.EventsUnowned, f.EventsIgnored = g.ReportsReceived, g.EventsReceived, g.EventsUnowned, g.EventsIgnored
-		f.OpenByAge, f.ClosureReasons = g.OpenByAge, g.ClosureReasons
-		f.TimeToNotify = Durations{Count: f.CasesNotified, MaxSeconds: seconds(mn)}
-		f.TimeToFirstResponse = Durations{Count: f.CasesResponded, MaxSeconds: seconds(mr)}
-		f.TimeToResolve = Durations{Count: f.CasesResolved, MaxSeconds: seconds(ms)}
-		g.Figures = f
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("reading case counts: %w", err)
-	}
-	return nil
-}
-
-// reasons reads the closure reasons of the cohort's resolved cases.
-func (c *computation) reasons(ctx context.Context, x querier, get func(string) *Group) error {
-	extra := map[string]any{}
-	acted := c.actedSQL(extra)
-	q, args, err := c.named(`SELECT g, trim(closure_reason) AS reason, CASE WHEN `+acted+` THEN 1 ELSE 0 END AS acted, count(*)
-		FROM metrics_facts WHERE t_resolve IS NOT NULL GROUP BY g, reason, acted`, extra)
-	if err != nil {
-		return err
-	}
-	rows, err := x.QueryContext(ctx, q, args...)
-	if err != nil {
-		return fmt.Errorf("counting closure reasons: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var k string
-		var r ClosureReason
-		if err := rows.Scan(&k, &r.Reason, &r.ActedOn, &r.Cases); err != nil {
-			return fmt.Errorf("reading closure reasons: %w", err)
+		k := groupKey(key)
+		if f.CasesOpened == 0 && open == 0 {
+			continue // cases received before the period, none open
 		}
-		g := get(k)
-		g.ClosureReasons = append(g.ClosureReasons, r)
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("reading closure reasons: %w", err)
-	}
-	return nil
-}
-
-// backlog counts the cases open at the end of the period by age: all cases
-// received before it and not resolved by then, whenever received.
-func (c *computation) backlog(ctx context.Context, x querier, get func(string) *Group) error {
-	to := c.s.t("to")
-	q, args, err := c.named(`SELECT g,
-		sum(CASE WHEN age < CAST(:b1 AS BIGINT) THEN 1 ELSE 0 END),
-		sum(CASE WHEN age >= CAST(:b1 AS BIGINT) AND age < CAST(:b2 AS BIGINT) THEN 1 ELSE 0 END),
-		sum(CASE WHEN age >= CAST(:b2 AS BIGINT) AND age < CAST(:b3 AS BIGINT) THEN 1 ELSE 0 END),
-		sum(CASE WHEN age >= CAST(:b3 AS BIGINT) AND age < CAST(:b4 AS BIGINT) THEN 1 ELSE 0 END),
-		sum(CASE WHEN age >= CAST(:b4 AS BIGINT) THEN 1 ELSE 0 END),
-		count(*)
-		FROM (SELECT `+caseGroup(c.group)+` AS g, `+c.s.ms(to, "c.created_at")+` AS age FROM cases c
-			WHERE c.created_at < `+to+` AND NOT (c.state IN ('resolved', 'closed') AND c.resolved_at IS NOT NULL AND c.resolved_at < `+to+`)) open_cases
-		GROUP BY g`, map[string]any{"b1": bucket1, "b2": bucket2, "b3": bucket3, "b4": bucket4})
-	if err != nil {
-		return err
-	}
-	rows, err := x.QueryContext(ctx, q, args...)
-	if err != nil {
-		return fmt.Errorf("counting open cases: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var k string
-		var a AgeBuckets
-		if err := rows.Scan(&k, &a.Under1Day, &a.Days1To3, &a.Days3To7, &a.Days7To30, &a.Over30Days, &a.Total); err != nil {
-			return fmt.Errorf("reading open cases: %w", err)
+		v := &values{}
+		if v.notify, err = appendList(nil, ln); err == nil {
+			if v.response, err = appendList(nil, lr); err == nil {
+				v.resolve, err = appendList(nil, ls)
+			}
 		}
-		get(k).OpenByAge = a
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("reading open cases: %w", err)
-	}
-	return nil
-}
-
-// events counts the period's events per group, and the reports they came
-// in (for the groups; the total counts reports directly).
-func (c *computation) events(ctx context.Context, x querier, get func(string) *Group) error {
-	join := ""
-	if c.group == GroupConnector {
-		join = " LEFT JOIN cases c ON c.id = e.case_id"
-	}
-	q, args, err := c.named(`SELECT `+eventGroup(c.group)+` AS g, count(*),
-		sum(CASE WHEN e.disposition = 'unowned' THEN 1 ELSE 0 END),
-		sum(CASE WHEN e.disposition = 'ignored' THEN 1 ELSE 0 END),
-		count(DISTINCT e.report_id)
-		FROM events e`+join+`
-		WHERE e.created_at >= `+c.s.t("from")+` AND e.created_at < `+c.s.t("to")+`
-		GROUP BY 1`, nil)
-	if err != nil {
-		return err
-	}
-	rows, err := x.QueryContext(ctx, q, args...)
-	if err != nil {
-		return fmt.Errorf("counting events: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var k string
-		var n, unowned, ignored, reports int64
-		if err := rows.Scan(&k, &n, &unowned, &ignored, &reports); err != nil {
-			return fmt.Errorf("reading event counts: %w", err)
-		}
-		g := get(k)
-		g.EventsReceived, g.EventsUnowned, g.EventsIgnored, g.ReportsReceived = n, unowned, ignored, reports
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("reading event counts: %w", err)
-	}
-	return nil
-}
-
-// reports counts the reports received in the period.
-func (c *computation) reports(ctx context.Context, x querier, t *Figures) error {
-	q, args, err := c.named(`SELECT count(*) FROM reports WHERE received_at >= `+c.s.t("from")+` AND received_at < `+c.s.t("to"), nil)
-	if err != nil {
-		return err
-	}
-	if err := sqlx.GetContext(ctx, x, &t.ReportsReceived, q, args...); err != nil {
-		return fmt.Errorf("counting reports: %w", err)
-	}
-	return nil
-}
-
-// percentiles sets the medians and 90th percentiles of the three durations,
-// grouped by the expression group ("g", or "”" for all cases).
-func (c *computation) percentiles(ctx context.Context, x querier, group string, fig func(string) *Figures) error {
-	type measure struct {
-		col string
-		d   func(*Figures) *Durations
-	}
-	measures := []measure{
-		{"t_notify", func(f *Figures) *Durations { return &f.TimeToNotify }},
-		{"t_response", func(f *Figures) *Durations { return &f.TimeToFirstResponse }},
-		{"t_resolve", func(f *Figures) *Durations { return &f.TimeToResolve }},
-	}
-	if c.db.Dialect() == store.Postgres {
-		var cols []string
-		for _, m := range measures {
-			cols = append(cols, fmt.Sprintf("percentile_cont(0.5) WITHIN GROUP (ORDER BY %s), percentile_cont(0.9) WITHIN GROUP (ORDER BY %s)", m.col, m.col))
-		}
-		rows, err := x.QueryContext(ctx, `SELECT `+group+` AS k, `+strings.Join(cols, ", ")+` FROM metrics_facts GROUP BY 1`)
 		if err != nil {
-			return fmt.Errorf("computing percentiles: %w", err)
+			return nil, nil, fmt.Errorf("reading the durations of the period: %w", err)
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var k string
-			v := make([]sql.NullFloat64, 2*len(measures))
-			dest := []any{&k}
-			for i := range v {
-				dest = append(dest, &v[i])
+		vals[k] = v
+		f.CasesNotified, f.CasesResponded, f.CasesResolved = int64(len(v.notify)), int64(len(v.response)), int64(len(v.resolve))
+		f.TimeToNotify = Durations{Count: f.CasesNotified, MaxSeconds: maxOf(v.notify)}
+		f.TimeToFirstResponse = Durations{Count: f.CasesResponded, MaxSeconds: maxOf(v.response)}
+		f.TimeToResolve = Durations{Count: f.CasesResolved, MaxSeconds: maxOf(v.resolve)}
+		f.OpenByAge = AgeBuckets{Under1Day: younger[0], Days1To3: younger[1] - younger[0], Days3To7: younger[2] - younger[1],
+			Days7To30: younger[3] - younger[2], Over30Days: open - younger[3], Total: open}
+		groups[k] = &Group{Key: k, Figures: f}
+		if len(lreasons) > 0 {
+			m := map[string]int64{}
+			if err := countReasons(m, lreasons); err != nil {
+				return nil, nil, fmt.Errorf("reading the closure reasons of the period: %w", err)
 			}
-			if err := rows.Scan(dest...); err != nil {
-				return fmt.Errorf("reading percentiles: %w", err)
-			}
-			f := fig(k)
-			for i, m := range measures {
-				d := m.d(f)
-				d.MedianSeconds, d.P90Seconds = msSeconds(v[2*i]), msSeconds(v[2*i+1])
-			}
+			reasons[k] = m
 		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("reading percentiles: %w", err)
-		}
-		return nil
 	}
-	// SQLite: rank the values in SQL and fetch only the rows either side of
-	// each percentile; interpolate as percentile_cont does.
-	for _, m := range measures {
-		pos := func(p string) string {
-			fl := "CAST(" + p + " * (n - 1) AS INTEGER)"
-			return fl + ", " + fl + " + (" + p + " * (n - 1) > " + fl + ")"
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("reading the cases of the period: %w", err)
+	}
+	rows.Close()
+	if err := c.closureReasons(ctx, x, groups, reasons); err != nil {
+		return nil, nil, err
+	}
+	return groups, vals, nil
+}
+
+// countReasons counts the closure reasons in b: each is its length in
+// bytes, a colon, and the reason.
+func countReasons(m map[string]int64, b []byte) error {
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, ':')
+		if i < 0 {
+			return errors.New("malformed list of closure reasons")
 		}
-		rows, err := x.QueryContext(ctx, `SELECT k, n, rn, v FROM (
-			SELECT `+group+` AS k, `+m.col+` AS v,
-				row_number() OVER (PARTITION BY `+group+` ORDER BY `+m.col+`) - 1 AS rn,
-				count(*) OVER (PARTITION BY `+group+`) AS n
-			FROM metrics_facts WHERE `+m.col+` IS NOT NULL) ranked
-			WHERE rn IN (`+pos("0.5")+`, `+pos("0.9")+`)`)
+		n, err := parseInt(b[:i])
+		if err != nil || n < 0 || int64(len(b)-i-1) < n {
+			return errors.New("malformed list of closure reasons")
+		}
+		r := b[i+1 : i+1+int(n)]
+		m[string(r)]++
+		b = b[i+1+int(n):]
+	}
+	return nil
+}
+
+// closureReasons sets the groups' closure reasons and acted-on counts from
+// the resolved cases per group and raw reason: the reasons trimmed, and
+// judged acted on or not, by the database (lower() is the database's).
+func (c *computation) closureReasons(ctx context.Context, x querier, groups map[string]*Group, reasons map[string]map[string]int64) error {
+	raw := map[string]bool{}
+	for _, m := range reasons {
+		for r := range m {
+			raw[r] = true
+		}
+	}
+	type judged struct {
+		reason string
+		acted  bool
+	}
+	verdict := map[string]judged{}
+	all := slices.Sorted(maps.Keys(raw))
+	for len(all) > 0 {
+		chunk := all[:min(len(all), 200)]
+		all = all[len(chunk):]
+		extra := map[string]any{}
+		sel := make([]string, len(chunk))
+		for i, r := range chunk {
+			name := "r" + strconv.Itoa(i)
+			extra[name] = r
+			sel[i] = "SELECT CAST(:" + name + " AS TEXT) AS closure_reason"
+		}
+		names := make([]string, len(c.cfg.NotActedReasons))
+		for i, r := range c.cfg.NotActedReasons {
+			names[i] = ":na" + strconv.Itoa(i)
+			extra["na"+strconv.Itoa(i)] = r
+		}
+		q, args, err := c.named(`SELECT closure_reason, trim(closure_reason),
+			CASE WHEN lower(trim(closure_reason)) NOT IN (`+strings.Join(names, ", ")+`) THEN 1 ELSE 0 END
+			FROM (`+strings.Join(sel, " UNION ALL ")+`) r`, extra)
 		if err != nil {
-			return fmt.Errorf("computing percentiles: %w", err)
+			return err
 		}
-		type ranks struct {
-			n    int64
-			vals map[int64]float64
+		rows, err := x.QueryContext(ctx, q, args...)
+		if err != nil {
+			return fmt.Errorf("judging closure reasons: %w", err)
 		}
-		byKey := map[string]*ranks{}
 		for rows.Next() {
-			var k string
-			var n, rn int64
-			var v float64
-			if err := rows.Scan(&k, &n, &rn, &v); err != nil {
+			var r string
+			var j judged
+			if err := rows.Scan(&r, &j.reason, &j.acted); err != nil {
 				rows.Close()
-				return fmt.Errorf("reading percentiles: %w", err)
+				return fmt.Errorf("judging closure reasons: %w", err)
 			}
-			r := byKey[k]
-			if r == nil {
-				r = &ranks{n: n, vals: map[int64]float64{}}
-				byKey[k] = r
-			}
-			r.vals[rn] = v
+			verdict[r] = j
 		}
 		err = rows.Err()
 		rows.Close()
 		if err != nil {
-			return fmt.Errorf("reading percentiles: %w", err)
+			return fmt.Errorf("judging closure reasons: %w", err)
 		}
-		for k, r := range byKey {
-			d := m.d(fig(k))
-			d.MedianSeconds = msSeconds(percentileCont(0.5, r.n, r.vals))
-			d.P90Seconds = msSeconds(percentileCont(0.9, r.n, r.vals))
+	}
+	for k, m := range reasons {
+		g := groups[k]
+		byReason := map[judged]int64{}
+		for r, n := range m {
+			j, ok := verdict[r]
+			if !ok {
+				return fmt.Errorf("judging closure reasons: no verdict on %q", r)
+			}
+			byReason[j] += n
+		}
+		for j, n := range byReason {
+			g.ClosureReasons = append(g.ClosureReasons, ClosureReason{Reason: j.reason, ActedOn: j.acted, Cases: n})
+			if j.acted {
+				g.CasesActedOn += n
+			}
 		}
 	}
 	return nil
 }
 
-// percentileCont interpolates the p-th percentile of n ranked values of
-// which vals holds the ones it needs (by 0-based rank), exactly as
-// PostgreSQL's percentile_cont does.
-func percentileCont(p float64, n int64, vals map[int64]float64) sql.NullFloat64 {
-	if n == 0 {
+// appendList appends the comma-separated integers of b to vs.
+func appendList(vs []int64, b []byte) ([]int64, error) {
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, ',')
+		if i < 0 {
+			i = len(b)
+		}
+		v, err := parseInt(b[:i])
+		if err != nil {
+			return vs, err
+		}
+		vs = append(vs, v)
+		if i == len(b) {
+			break
+		}
+		b = b[i+1:]
+	}
+	return vs, nil
+}
+
+// parseInt is strconv.ParseInt(string(b), 10, 64) without the string.
+func parseInt(b []byte) (int64, error) {
+	neg := len(b) > 0 && b[0] == '-'
+	d := b
+	if neg {
+		d = b[1:]
+	}
+	if len(d) == 0 || len(d) > 18 {
+		return strconv.ParseInt(string(b), 10, 64)
+	}
+	var v int64
+	for _, ch := range d {
+		if ch < '0' || ch > '9' {
+			return strconv.ParseInt(string(b), 10, 64)
+		}
+		v = v*10 + int64(ch-'0')
+	}
+	if neg {
+		v = -v
+	}
+	return v, nil
+}
+
+// maxOf is the largest of vs in seconds, nil when there is none.
+func maxOf(vs []int64) *float64 {
+	if len(vs) == 0 {
+		return nil
+	}
+	return seconds(sql.NullInt64{Int64: slices.Max(vs), Valid: true})
+}
+
+// eventCounts are the events of a group, and the reports they came in.
+type eventCounts struct{ events, unowned, ignored, reports int64 }
+
+// events counts the period's events per group, and the reports they came
+// in (for the groups; the total counts reports directly).
+func (c *computation) events(ctx context.Context, x querier) (map[string]eventCounts, error) {
+	join, reports, group := "", "count(DISTINCT e.report_id)", "GROUP BY 1"
+	switch c.group {
+	case GroupConnector:
+		join = " LEFT JOIN cases c ON c.id = e.case_id"
+	case GroupNone:
+		// The total counts reports directly; no sort for the one group.
+		reports, group = "0", "HAVING count(*) > 0"
+	}
+	q, args, err := c.named(`SELECT `+eventGroup(c.group)+` AS g, count(*),
+		sum(CASE WHEN e.disposition = 'unowned' THEN 1 ELSE 0 END),
+		sum(CASE WHEN e.disposition = 'ignored' THEN 1 ELSE 0 END),
+		`+reports+`
+		FROM events e`+join+`
+		WHERE e.created_at >= `+c.s.t("from")+` AND e.created_at < `+c.s.t("to")+`
+		`+group, nil)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := x.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("counting events: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]eventCounts{}
+	for rows.Next() {
+		var k sql.NullString
+		var e eventCounts
+		if err := rows.Scan(&k, &e.events, &e.unowned, &e.ignored, &e.reports); err != nil {
+			return nil, fmt.Errorf("reading event counts: %w", err)
+		}
+		out[groupKey(k)] = e
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading event counts: %w", err)
+	}
+	return out, nil
+}
+
+// reports counts the reports received in the period.
+func (c *computation) reports(ctx context.Context, x querier) (int64, error) {
+	q, args, err := c.named(`SELECT count(*) FROM reports WHERE received_at >= `+c.s.t("from")+` AND received_at < `+c.s.t("to"), nil)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	if err := sqlx.GetContext(ctx, x, &n, q, args...); err != nil {
+		return 0, fmt.Errorf("counting reports: %w", err)
+	}
+	return n, nil
+}
+
+// setPercentiles sets the medians and 90th percentiles of f's three
+// durations from v (whose slices it sorts).
+func setPercentiles(f *Figures, v *values) {
+	for _, m := range []struct {
+		d  *Durations
+		vs []int64
+	}{{&f.TimeToNotify, v.notify}, {&f.TimeToFirstResponse, v.response}, {&f.TimeToResolve, v.resolve}} {
+		slices.Sort(m.vs)
+		m.d.MedianSeconds = msSeconds(percentileCont(0.5, m.vs))
+		m.d.P90Seconds = msSeconds(percentileCont(0.9, m.vs))
+	}
+}
+
+// percentileCont interpolates the p-th percentile of the sorted values
+// exactly as PostgreSQL's percentile_cont does.
+func percentileCont(p float64, sorted []int64) sql.NullFloat64 {
+	if len(sorted) == 0 {
 		return sql.NullFloat64{}
 	}
-	pos := p * float64(n-1)
+	pos := p * float64(len(sorted)-1)
 	first, second := math.Floor(pos), math.Ceil(pos)
-	lo, ok1 := vals[int64(first)]
-	hi, ok2 := vals[int64(second)]
-	if !ok1 || !ok2 {
-		return sql.NullFloat64{}
-	}
+	lo, hi := float64(sorted[int(first)]), float64(sorted[int(second)])
 	return sql.NullFloat64{Float64: lo + (hi-lo)*(pos-first), Valid: true}
 }
 
@@ -676,22 +875,32 @@ func msSeconds(v sql.NullFloat64) *float64 {
 	return &s
 }
 
-// offenders lists the customers with the most cases in the period.
-func (c *computation) offenders(ctx context.Context, x querier, rep *Report) error {
-	q, args, err := c.named(`SELECT cu.key AS customer, cu.name AS name, count(*) AS cases, sum(f.relapse) AS relapses, count(DISTINCT f.cls) AS classifications
-		FROM metrics_facts f JOIN customers cu ON cu.id = f.customer_id
-		GROUP BY cu.key, cu.name HAVING count(*) >= 2
-		ORDER BY cases DESC, relapses DESC, cu.key LIMIT CAST(:top AS BIGINT)`, map[string]any{"top": c.cfg.TopOffenders})
+// offendersSQL lists the customers with the most cases in the period (in
+// customer order from cases_customer_idx alone: no sort, no table).
+func (c *computation) offendersSQL() (string, map[string]any) {
+	return `SELECT cu.key AS customer, cu.name AS name, o.cases, o.relapses, o.classifications
+		FROM (SELECT c.customer_id, count(*) AS cases,
+				sum(CASE WHEN ` + c.s.c(relapseGapMS) + ` <= CAST(:relapse_ms AS BIGINT) THEN 1 ELSE 0 END) AS relapses,
+				count(DISTINCT c.classification_identifier) AS classifications
+			FROM cases c
+			WHERE c.customer_id IS NOT NULL AND c.created_at >= ` + c.s.t("from") + ` AND c.created_at < ` + c.s.t("to") + `
+			GROUP BY c.customer_id HAVING count(*) >= 2) o
+		JOIN customers cu ON cu.id = o.customer_id
+		ORDER BY o.cases DESC, o.relapses DESC, cu.key LIMIT CAST(:top AS BIGINT)`,
+		map[string]any{"top": c.cfg.TopOffenders, "relapse_ms": c.cfg.RelapseWindow.Milliseconds()}
+}
+
+// offenders reads offendersSQL.
+func (c *computation) offenders(ctx context.Context, x querier) ([]Offender, error) {
+	q, args, err := c.named(c.offendersSQL())
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := sqlx.SelectContext(ctx, x, &rep.TopOffenders, q, args...); err != nil {
-		return fmt.Errorf("listing repeat offenders: %w", err)
+	out := []Offender{}
+	if err := sqlx.SelectContext(ctx, x, &out, q, args...); err != nil {
+		return nil, fmt.Errorf("listing repeat offenders: %w", err)
 	}
-	if rep.TopOffenders == nil {
-		rep.TopOffenders = []Offender{}
-	}
-	return nil
+	return out, nil
 }
 
 // labels maps customer ids (as text) to their key and name.
