@@ -354,8 +354,12 @@ func (c *computation) agedSQL(extra map[string]any) string {
 	return b.String()
 }
 
-// casesSQL is the one pass over the cases received before the end of the
-// period (on SQLite, over cases_report_idx alone). Per case (inner query,
+// casesPart is a part of the cases received before the end of the period,
+// by receipt: from (when not zero) up to to (when not zero, else the end).
+type casesPart struct{ from, to time.Time }
+
+// casesSQL is the pass over the cases received before the end of the
+// period, or over a part of them (on SQLite, over cases_report_idx alone). Per case (inner query,
 // computed once): its group; whether it is of the period's cohort (k),
 // resolved before the end (r), notified and first responded to before the
 // end, a relapse, at least as old as its SLA and resolved within it; its
@@ -365,10 +369,19 @@ func (c *computation) agedSQL(extra map[string]any) string {
 // than each bound, then all); and, to be counted and ranked in Go, the
 // cohort's times (comma-separated milliseconds) and closure reasons (each
 // as its length in bytes, a colon and the reason).
-func (c *computation) casesSQL() (string, map[string]any) {
+func (c *computation) casesSQL(part casesPart) (string, map[string]any) {
 	s := c.s
 	from, to := s.t("from"), s.t("to")
 	extra := map[string]any{"relapse_ms": c.cfg.RelapseWindow.Milliseconds()}
+	where := "c.created_at < " + to
+	if !part.to.IsZero() {
+		where = "c.created_at < " + s.t("part_to")
+		extra["part_to"] = part.to
+	}
+	if !part.from.IsZero() {
+		where = "c.created_at >= " + s.t("part_from") + " AND " + where
+		extra["part_from"] = part.from
+	}
 	list := "string_agg(CAST(%s AS TEXT), ',')"
 	reasons := "string_agg(CAST(octet_length(reason) AS TEXT) || '::' || reason, '')"
 	// On SQLite, TIMESTAMP columns have numeric affinity: compared as they
@@ -408,7 +421,7 @@ FROM (SELECT ` + caseGroup(c.group) + ` AS g, ` + plain + `created_at >= ` + fro
 		` + c.agedSQL(extra) + ` AS aged,
 		` + s.c(timeToResolveMS) + ` <= ` + c.slaSQL(extra) + ` AS within,
 		` + strings.Join(ages, ", ") + `
-	FROM cases c WHERE c.created_at < ` + to + fence + `) cs
+	FROM cases c WHERE ` + where + fence + `) cs
 ` + group
 	return q, extra
 }
@@ -421,18 +434,17 @@ type values struct{ notify, response, resolve []int64 }
 // the repeat offenders at the same time (run), then the percentiles and the
 // totals.
 func (c *computation) compute(ctx context.Context, rep *Report) error {
+	parts, err := c.split(ctx)
+	if err != nil {
+		return err
+	}
 	var (
-		groups  map[string]*Group
-		vals    map[string]*values
+		cases   = make([]*casesResult, len(parts))
 		events  map[string]eventCounts
 		reports int64
 		labels  map[string][2]string
 	)
-	err := c.run(ctx,
-		func(ctx context.Context, x querier) (err error) {
-			groups, vals, err = c.cases(ctx, x)
-			return err
-		},
+	tasks := []func(context.Context, querier) error{
 		func(ctx context.Context, x querier) (err error) {
 			if events, err = c.events(ctx, x); err != nil {
 				return err
@@ -446,8 +458,22 @@ func (c *computation) compute(ctx context.Context, rep *Report) error {
 			}
 			labels, err = c.labels(ctx, x)
 			return err
+		},
+	}
+	for i, part := range parts {
+		tasks = append(tasks, func(ctx context.Context, x querier) (err error) {
+			cases[i], err = c.cases(ctx, x, part)
+			return err
 		})
-	if err != nil {
+	}
+	if err := c.run(ctx, tasks...); err != nil {
+		return err
+	}
+	for _, part := range cases[1:] {
+		cases[0].add(part)
+	}
+	groups, vals := cases[0].groups, cases[0].vals
+	if err := c.closureReasons(ctx, c.db, groups, cases[0].reasons); err != nil {
 		return err
 	}
 	get := func(k string) *Group {
@@ -574,16 +600,16 @@ func seconds(ms sql.NullInt64) *float64 {
 
 // cases reads the one pass over the cases (casesSQL): the cohort's figures
 // and durations per group, and the open cases of every group.
-func (c *computation) cases(ctx context.Context, x querier) (map[string]*Group, map[string]*values, error) {
+func (c *computation) cases(ctx context.Context, x querier, part casesPart) (*casesResult, error) {
 	groups, vals := map[string]*Group{}, map[string]*values{}
-	q, extra := c.casesSQL()
+	q, extra := c.casesSQL(part)
 	q, args, err := c.named(q, extra)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	rows, err := x.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading the cases of the period: %w", err)
+		return nil, fmt.Errorf("reading the cases of the period: %w", err)
 	}
 	defer rows.Close()
 	reasons := map[string]map[string]int64{} // group → raw closure reason → resolved cases
@@ -597,7 +623,7 @@ func (c *computation) cases(ctx context.Context, x querier) (map[string]*Group, 
 		)
 		if err := rows.Scan(&key, &f.CasesOpened, &f.CasesReopened, &f.Reopens, &f.Relapses, &f.SLADue, &f.SLAMet,
 			&ln, &lr, &ls, &lreasons, &younger[0], &younger[1], &younger[2], &younger[3], &open); err != nil {
-			return nil, nil, fmt.Errorf("reading the cases of the period: %w", err)
+			return nil, fmt.Errorf("reading the cases of the period: %w", err)
 		}
 		k := groupKey(key)
 		if f.CasesOpened == 0 && open == 0 {
@@ -610,7 +636,7 @@ func (c *computation) cases(ctx context.Context, x querier) (map[string]*Group, 
 			}
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("reading the durations of the period: %w", err)
+			return nil, fmt.Errorf("reading the durations of the period: %w", err)
 		}
 		vals[k] = v
 		f.CasesNotified, f.CasesResponded, f.CasesResolved = int64(len(v.notify)), int64(len(v.response)), int64(len(v.resolve))
@@ -623,19 +649,77 @@ func (c *computation) cases(ctx context.Context, x querier) (map[string]*Group, 
 		if len(lreasons) > 0 {
 			m := map[string]int64{}
 			if err := countReasons(m, lreasons); err != nil {
-				return nil, nil, fmt.Errorf("reading the closure reasons of the period: %w", err)
+				return nil, fmt.Errorf("reading the closure reasons of the period: %w", err)
 			}
 			reasons[k] = m
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("reading the cases of the period: %w", err)
+		return nil, fmt.Errorf("reading the cases of the period: %w", err)
 	}
-	rows.Close()
-	if err := c.closureReasons(ctx, x, groups, reasons); err != nil {
-		return nil, nil, err
+	return &casesResult{groups, vals, reasons}, nil
+}
+
+// casesResult is what cases read: the groups, the durations and the raw
+// closure reasons (group → reason → resolved cases).
+type casesResult struct {
+	groups  map[string]*Group
+	vals    map[string]*values
+	reasons map[string]map[string]int64
+}
+
+// add adds the groups, durations and reasons of another part.
+func (r *casesResult) add(o *casesResult) {
+	for k, g := range o.groups {
+		if mine := r.groups[k]; mine != nil {
+			addFigures(&mine.Figures, &g.Figures)
+		} else {
+			r.groups[k] = g
+		}
 	}
-	return groups, vals, nil
+	for k, v := range o.vals {
+		if mine := r.vals[k]; mine != nil {
+			mine.notify = append(mine.notify, v.notify...)
+			mine.response = append(mine.response, v.response...)
+			mine.resolve = append(mine.resolve, v.resolve...)
+		} else {
+			r.vals[k] = v
+		}
+	}
+	for k, m := range o.reasons {
+		mine := r.reasons[k]
+		if mine == nil {
+			mine = map[string]int64{}
+			r.reasons[k] = mine
+		}
+		for reason, n := range m {
+			mine[reason] += n
+		}
+	}
+}
+
+// split divides the cases received before the end of the period in two
+// parts of equal time (from the earliest case, or the period's start), read
+// at the same time on SQLite. PostgreSQL reads them in one: its pass is
+// quicker than the other queries together, and each part would aggregate
+// every customer.
+func (c *computation) split(ctx context.Context) ([]casesPart, error) {
+	if c.db.Dialect() == store.Postgres {
+		return []casesPart{{}}, nil
+	}
+	var first store.NullTime
+	if err := c.db.GetContext(ctx, &first, c.db.Rebind(`SELECT min(created_at) FROM cases`)); err != nil {
+		return nil, fmt.Errorf("reading the cases of the period: %w", err)
+	}
+	from, to := c.args["from"].(time.Time), c.args["to"].(time.Time)
+	if first.Valid && first.Time.After(from) {
+		from = first.Time
+	}
+	if !from.Before(to) {
+		return []casesPart{{}}, nil
+	}
+	mid := store.Time(from.Add(to.Sub(from) / 2))
+	return []casesPart{{to: mid}, {from: mid}}, nil
 }
 
 // countReasons counts the closure reasons in b: each is its length in

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/abusegw/abusegw/gateway/store"
 )
@@ -12,7 +13,8 @@ import (
 func CaseValue(d store.Dialect, name string) string { return sqlFor{d}.c(name) }
 
 // CasesPlans are the database's plans of the report's passes over the
-// cases (casesSQL and offendersSQL), one line per step.
+// cases (casesSQL, offendersSQL, and casesSQL of a part), one line per
+// step.
 func CasesPlans(ctx context.Context, db *store.DB, cfg Config, q Query) ([]string, error) {
 	from := beginning
 	if !q.From.IsZero() {
@@ -25,7 +27,11 @@ func CasesPlans(ctx context.Context, db *store.DB, cfg Config, q Query) ([]strin
 		explain = "EXPLAIN "
 	}
 	var plans []string
-	for _, build := range []func() (string, map[string]any){c.casesSQL, c.offendersSQL} {
+	whole := func() (string, map[string]any) { return c.casesSQL(casesPart{}) }
+	part := func() (string, map[string]any) {
+		return c.casesSQL(casesPart{from: from.Add(time.Hour), to: store.Time(q.To).Add(-time.Hour)})
+	}
+	for _, build := range []func() (string, map[string]any){whole, c.offendersSQL, part} {
 		query, args, err := c.named(build())
 		if err != nil {
 			return nil, err
@@ -63,7 +69,7 @@ func CasesPlans(ctx context.Context, db *store.DB, cfg Config, q Query) ([]strin
 func CasesFunctions(ctx context.Context, db *store.DB, cfg Config, q Query) (string, []string, error) {
 	c := &computation{db: db, s: sqlFor{db.Dialect()}, cfg: cfg.WithDefaults(), group: q.GroupBy,
 		args: map[string]any{"from": beginning, "to": store.Time(q.To)}}
-	query, args, err := c.named(c.casesSQL())
+	query, args, err := c.named(c.casesSQL(casesPart{}))
 	if err != nil {
 		return "", nil, err
 	}
