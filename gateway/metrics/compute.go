@@ -50,8 +50,8 @@ func (s sqlFor) ms(a, b string) string {
 // first response, else the first status change not made by abusegw), the
 // whole milliseconds from receipt to each and to resolution, and from the
 // prior resolution of the customer's classification to receipt; on SQLite
-// also the receipt in whole milliseconds. On PostgreSQL these are stored
-// generated columns; on SQLite expressions of cases_report_idx and
+// also the receipt in whole milliseconds. On PostgreSQL the times are
+// columns a trigger keeps; on SQLite expressions of cases_report_idx and
 // cases_customer_idx (migration 00008_case_facts), written exactly as there,
 // so that the report reads those indexes alone.
 const (
@@ -66,7 +66,7 @@ const (
 
 // c is the SQL of case c's value name (one of the constants above).
 func (s sqlFor) c(name string) string {
-	if s.d == store.Postgres {
+	if s.d == store.Postgres && name != notificationAt && name != responseAt {
 		return "c." + name
 	}
 	switch name {

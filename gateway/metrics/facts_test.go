@@ -307,7 +307,7 @@ func checkFacts(t *testing.T, db *store.DB, when string) {
 	}
 	var bad []struct {
 		ID                                 int64
-		Reply, Outside, Prior              store.NullTime
+		Reply, Outside, Prior, Recorded    store.NullTime
 		WantReply, WantOutside, WantPrior  store.NullTime
 		Notification, Response             store.NullTime
 		NotifyMS, ResponseMS, ResolveMS    sql.NullInt64
@@ -324,6 +324,7 @@ func checkFacts(t *testing.T, db *store.DB, when string) {
 	}
 	v := func(name string) string { return metrics.CaseValue(db.Dialect(), name) }
 	q := `SELECT * FROM (SELECT c.id, c.first_reply_at AS reply, c.first_outside_change_at AS outside, c.prior_resolved_at AS prior,
+			c.first_response_at AS recorded,
 			(SELECT min(o.finalized_at) FROM outbox o WHERE o.case_id = c.id AND o.kind = 'reply' AND o.state = 'completed') AS wantreply,
 			(SELECT min(h.at) FROM status_history h WHERE h.case_id = c.id AND h.source <> 'gateway') AS wantoutside,
 			(SELECT max(p.resolved_at) FROM cases p WHERE p.customer_id = c.customer_id AND p.classification_identifier = c.classification_identifier
@@ -338,7 +339,7 @@ func checkFacts(t *testing.T, db *store.DB, when string) {
 			CASE WHEN c.notify THEN c.first_reply_at ELSE c.notified_at END AS wantnotification,
 			COALESCE(c.first_response_at, c.first_outside_change_at) AS wantresponsetime
 		FROM cases c) x
-		WHERE reply ` + ne + ` wantreply OR outside ` + ne + ` wantoutside OR prior ` + ne + ` wantprior
+		WHERE reply ` + ne + ` wantreply OR (recorded IS NULL AND outside ` + ne + ` wantoutside) OR prior ` + ne + ` wantprior
 			OR notification ` + ne + ` wantnotification OR response ` + ne + ` wantresponsetime
 			OR notifyms ` + ne + ` wantnotifyms OR responsems ` + ne + ` wantresponsems
 			OR resolvems ` + ne + ` wantresolvems OR relapsems ` + ne + ` wantrelapsems`
@@ -387,8 +388,8 @@ func TestCaseFactsFollowTheirSources(t *testing.T) {
 }
 
 // TestStatusWritersKeepCaseFacts applies helpdesk states through the sync
-// applier, as webhooks and reconciles do: the first change from outside
-// and the later case's prior resolution follow.
+// applier, as webhooks and reconciles do: the first response and the later
+// case's prior resolution follow.
 func TestStatusWritersKeepCaseFacts(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
@@ -402,10 +403,12 @@ func TestStatusWritersKeepCaseFacts(t *testing.T) {
 				ids[i], "T"+strconv.Itoa(i), created, created)
 		}
 		a := gwsync.NewApplier(db, func() time.Time { return ts("2026-12-01 00:00") }, nil)
-		facts := func(id int64) (outside, prior store.NullTime) {
-			var f struct{ Outside, Prior store.NullTime }
-			h.get(&f, `SELECT first_outside_change_at AS outside, prior_resolved_at AS prior FROM cases WHERE id = ?`, id)
-			return f.Outside, f.Prior
+		// The first response: recorded by the applier, else the first
+		// change from outside (MarkGone records none).
+		facts := func(id int64) (response, prior store.NullTime) {
+			var f struct{ Response, Prior store.NullTime }
+			h.get(&f, `SELECT COALESCE(first_response_at, first_outside_change_at) AS response, prior_resolved_at AS prior FROM cases WHERE id = ?`, id)
+			return f.Response, f.Prior
 		}
 		apply := func(ticket string, status connectors.Status, at string, src gwsync.Source) {
 			t.Helper()
@@ -415,8 +418,8 @@ func TestStatusWritersKeepCaseFacts(t *testing.T) {
 			checkFacts(t, db, "after "+ticket+" "+string(status))
 		}
 		apply("T0", connectors.StatusResolved, "2026-11-05 00:00", gwsync.SourceWebhook)
-		if outside, prior := facts(ids[0]); !outside.Time.Equal(ts("2026-11-05 00:00")) || prior.Valid {
-			t.Errorf("resolved case: first change from outside %v, prior resolution %v", outside, prior)
+		if response, prior := facts(ids[0]); !response.Time.Equal(ts("2026-11-05 00:00")) || prior.Valid {
+			t.Errorf("resolved case: first response %v, prior resolution %v", response, prior)
 		}
 		if _, prior := facts(ids[1]); !prior.Time.Equal(ts("2026-11-05 00:00")) {
 			t.Errorf("later case: prior resolution %v, want the earlier case's", prior)
@@ -430,8 +433,8 @@ func TestStatusWritersKeepCaseFacts(t *testing.T) {
 			t.Fatal(err)
 		}
 		checkFacts(t, db, "after T1 is gone")
-		if outside, prior := facts(ids[1]); !outside.Valid || !prior.Time.Equal(ts("2026-11-07 00:00")) {
-			t.Errorf("gone case: first change from outside %v, prior resolution %v", outside, prior)
+		if response, prior := facts(ids[1]); !response.Time.Equal(ts("2026-12-01 00:00")) || !prior.Time.Equal(ts("2026-11-07 00:00")) {
+			t.Errorf("gone case: first response %v, prior resolution %v", response, prior)
 		}
 	})
 }

@@ -6,7 +6,10 @@
 --   first_reply_at           the first reply to the customer sent: the earliest
 --                            completed 'reply' operation's finalized_at
 --   first_outside_change_at  the earliest status-history entry not made by
---                            abusegw itself (source webhook, reconcile, manual)
+--                            abusegw itself (source webhook, reconcile, manual),
+--                            kept while the case has no recorded first response
+--                            (first_response_at, which then stands for it: the
+--                            sync applier records it with its first change)
 --   prior_resolved_at        the latest resolved_at of another case of the same
 --                            customer and classification at or before this
 --                            case's created_at (relapses)
@@ -83,13 +86,24 @@ BEGIN
 END;
 -- +goose StatementEnd
 
--- first_outside_change_at.
+-- first_outside_change_at: a recorded first response withdrawn makes the
+-- case look again.
 -- +goose StatementBegin
 CREATE TRIGGER status_history_first_outside_insert AFTER INSERT ON status_history
 WHEN NEW.source <> 'gateway'
 BEGIN
     UPDATE cases SET first_outside_change_at = NEW.at
-    WHERE id = NEW.case_id AND (first_outside_change_at IS NULL OR first_outside_change_at > NEW.at);
+    WHERE id = NEW.case_id AND first_response_at IS NULL
+        AND (first_outside_change_at IS NULL OR first_outside_change_at > NEW.at);
+END;
+-- +goose StatementEnd
+-- +goose StatementBegin
+CREATE TRIGGER cases_first_outside_update AFTER UPDATE OF first_response_at ON cases
+WHEN NEW.first_response_at IS NULL AND OLD.first_response_at IS NOT NULL
+BEGIN
+    UPDATE cases SET first_outside_change_at = (SELECT min(h.at) FROM status_history h
+        WHERE h.case_id = cases.id AND h.source <> 'gateway')
+    WHERE id = NEW.id;
 END;
 -- +goose StatementEnd
 -- +goose StatementBegin
@@ -115,7 +129,8 @@ END;
 -- resolution (a case inserted resolved, or resolved) can only raise the
 -- prior_resolved_at of the later cases of its customer and classification;
 -- one withdrawn (reopened, changed, deleted) makes those that had it look
--- again.
+-- again. (One statement each: SQLite compiles a trigger into every
+-- statement that may fire it.)
 -- +goose StatementBegin
 CREATE TRIGGER cases_prior_resolved_insert AFTER INSERT ON cases
 WHEN NEW.customer_id IS NOT NULL
@@ -124,19 +139,19 @@ BEGIN
             WHERE p.customer_id = cases.customer_id AND p.classification_identifier = cases.classification_identifier
                 AND p.resolved_at <= cases.created_at AND p.id <> cases.id
             ORDER BY p.resolved_at DESC LIMIT 1)
-    WHERE id = NEW.id AND EXISTS (SELECT 1 FROM cases p
-        WHERE p.customer_id = NEW.customer_id AND p.classification_identifier = NEW.classification_identifier
-            AND p.resolved_at <= NEW.created_at AND p.id <> NEW.id);
-    UPDATE cases SET prior_resolved_at = NEW.resolved_at
-    WHERE customer_id = NEW.customer_id AND classification_identifier = NEW.classification_identifier
-        AND created_at >= NEW.resolved_at AND id <> NEW.id
-        AND (prior_resolved_at IS NULL OR prior_resolved_at < NEW.resolved_at);
+    WHERE (id = NEW.id AND EXISTS (SELECT 1 FROM cases p
+            WHERE p.customer_id = NEW.customer_id AND p.classification_identifier = NEW.classification_identifier
+                AND p.resolved_at <= NEW.created_at AND p.id <> NEW.id))
+        OR (customer_id = NEW.customer_id AND classification_identifier = NEW.classification_identifier
+            AND created_at >= NEW.resolved_at AND id <> NEW.id
+            AND (prior_resolved_at IS NULL OR prior_resolved_at < NEW.resolved_at));
 END;
 -- +goose StatementEnd
 -- +goose StatementBegin
 CREATE TRIGGER cases_prior_resolved_update AFTER UPDATE OF resolved_at, customer_id, classification_identifier, created_at ON cases
-WHEN OLD.resolved_at IS NOT NEW.resolved_at OR OLD.customer_id IS NOT NEW.customer_id
-    OR OLD.classification_identifier IS NOT NEW.classification_identifier OR OLD.created_at IS NOT NEW.created_at
+WHEN (OLD.customer_id IS NOT NULL OR NEW.customer_id IS NOT NULL)
+    AND (OLD.resolved_at IS NOT NEW.resolved_at OR OLD.customer_id IS NOT NEW.customer_id
+        OR OLD.classification_identifier IS NOT NEW.classification_identifier OR OLD.created_at IS NOT NEW.created_at)
 BEGIN
     UPDATE cases SET prior_resolved_at = (SELECT p.resolved_at FROM cases p
             WHERE p.customer_id = cases.customer_id AND p.classification_identifier = cases.classification_identifier
@@ -145,16 +160,15 @@ BEGIN
     WHERE (customer_id = OLD.customer_id AND classification_identifier = OLD.classification_identifier
             AND created_at >= OLD.resolved_at AND prior_resolved_at = OLD.resolved_at AND id <> OLD.id)
         OR (id = NEW.id AND (OLD.customer_id IS NOT NEW.customer_id
-            OR OLD.classification_identifier IS NOT NEW.classification_identifier OR OLD.created_at IS NOT NEW.created_at));
-    UPDATE cases SET prior_resolved_at = NEW.resolved_at
-    WHERE customer_id = NEW.customer_id AND classification_identifier = NEW.classification_identifier
-        AND created_at >= NEW.resolved_at AND id <> NEW.id
-        AND (prior_resolved_at IS NULL OR prior_resolved_at < NEW.resolved_at);
+            OR OLD.classification_identifier IS NOT NEW.classification_identifier OR OLD.created_at IS NOT NEW.created_at))
+        OR (customer_id = NEW.customer_id AND classification_identifier = NEW.classification_identifier
+            AND created_at >= NEW.resolved_at AND id <> NEW.id
+            AND (prior_resolved_at IS NULL OR prior_resolved_at < NEW.resolved_at));
 END;
 -- +goose StatementEnd
 -- +goose StatementBegin
 CREATE TRIGGER cases_prior_resolved_delete AFTER DELETE ON cases
-WHEN OLD.resolved_at IS NOT NULL
+WHEN OLD.resolved_at IS NOT NULL AND OLD.customer_id IS NOT NULL
 BEGIN
     UPDATE cases SET prior_resolved_at = (SELECT p.resolved_at FROM cases p
             WHERE p.customer_id = cases.customer_id AND p.classification_identifier = cases.classification_identifier
@@ -169,6 +183,7 @@ END;
 DROP TRIGGER cases_prior_resolved_delete;
 DROP TRIGGER cases_prior_resolved_update;
 DROP TRIGGER cases_prior_resolved_insert;
+DROP TRIGGER cases_first_outside_update;
 DROP TRIGGER status_history_first_outside_delete;
 DROP TRIGGER status_history_first_outside_update;
 DROP TRIGGER status_history_first_outside_insert;
