@@ -77,12 +77,9 @@ type Session struct {
 	st        *stmtCache
 	now       time.Time
 	customers map[string]int64
-	// custRows are the customers as this session wrote them (messages
-	// quote them).
-	custRows map[string]Customer
-	cases    map[string]*caseState // by base key
-	order    []*caseState
-	hist     []historyRow // status changes not yet written
+	cases     map[string]*caseState // by base key
+	order     []*caseState
+	hist      []historyRow // status changes not yet written
 }
 
 // caseState is what a session knows and accumulates about one case.
@@ -92,7 +89,6 @@ type caseState struct {
 	baseKey    string
 	generation int
 	customerID int64
-	customer   Customer
 	route      routing.Route
 	classTax   string
 	classType  string
@@ -120,7 +116,6 @@ func (a *Aggregator) Begin(tx *sqlx.Tx) *Session {
 	return &Session{
 		a: a, tx: tx, st: newStmtCache(tx), now: a.Now(),
 		customers: map[string]int64{},
-		custRows:  map[string]Customer{},
 		cases:     map[string]*caseState{},
 	}
 }
@@ -242,7 +237,7 @@ func (s *Session) upsertCustomers(ctx context.Context, cs []Customer) error {
 			ID  int64  `db:"id"`
 			Key string `db:"key"`
 		}
-		if err := s.st.batchSel(ctx, len(chunk), &rows, b.String(), args...); err != nil {
+		if err := s.st.batchSel(ctx, len(chunk) == batchRows, &rows, b.String(), args...); err != nil {
 			return fmt.Errorf("recording %d customers: %w", len(chunk), err)
 		}
 		for _, r := range rows {
@@ -252,7 +247,6 @@ func (s *Session) upsertCustomers(ctx context.Context, cs []Customer) error {
 			if _, ok := s.customers[c.Key]; !ok {
 				return fmt.Errorf("recording customer %s: no id returned", c.Key)
 			}
-			s.custRows[c.Key] = c
 		}
 	}
 	return nil
@@ -290,8 +284,8 @@ func (s *Session) latestCases(ctx context.Context, keys []string) (map[string]la
 			args[i] = k
 		}
 		var rows []latestCase
-		err := s.st.batchSel(ctx, len(chunk), &rows, `SELECT id, case_key, base_key, generation, state, resolved_at, updated_at, connector, queue, notify
-			FROM cases WHERE base_key IN (`+placeholders(len(chunk))+`)`, args...)
+		err := s.st.batchSel(ctx, len(chunk) == batchRows, &rows, `SELECT id, case_key, base_key, generation, state, resolved_at, updated_at, connector, queue, notify
+			FROM cases WHERE base_key IN (`+store.Placeholders(len(chunk))+`)`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("finding the cases of %d keys: %w", len(chunk), err)
 		}
@@ -302,11 +296,6 @@ func (s *Session) latestCases(ctx context.Context, keys []string) (map[string]la
 		}
 	}
 	return out, nil
-}
-
-// placeholders is "?, ?, …" n times.
-func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
 
 // openAll finds or creates the cases of the keys of items[fresh], deciding
@@ -337,7 +326,7 @@ func (s *Session) openAll(ctx context.Context, items []Item, keys []string, fres
 	for _, i := range fresh {
 		it := items[i]
 		cs := &caseState{
-			baseKey: keys[i], customerID: s.customers[it.Customer.Key], customer: it.Customer, route: it.Route,
+			baseKey: keys[i], customerID: s.customers[it.Customer.Key], route: it.Route,
 			classTax: it.Event.String("classification.taxonomy"), classType: it.Event.String("classification.type"),
 			classID: it.Event.String("classification.identifier"), feed: it.Event.String("feed.name"),
 			ips: map[string]*ipState{}, feeds: map[string]bool{},
@@ -411,7 +400,7 @@ func (s *Session) createAll(ctx context.Context, created []*caseState) error {
 			ID  int64  `db:"id"`
 			Key string `db:"case_key"`
 		}
-		if err := s.st.batchSel(ctx, len(chunk), &rows, b.String(), args...); err != nil {
+		if err := s.st.batchSel(ctx, len(chunk) == batchRows, &rows, b.String(), args...); err != nil {
 			return fmt.Errorf("creating %d cases: %w", len(chunk), err)
 		}
 		ids := make([]any, 0, len(rows)+1)
@@ -429,7 +418,7 @@ func (s *Session) createAll(ctx context.Context, created []*caseState) error {
 			s.hist = append(s.hist, historyRow{cs.id, "", "new", "case opened"})
 		}
 		// The reference is the prefix and the id ("ABUSE-42"), known only now.
-		if _, err := s.st.batchExec(ctx, len(rows), `UPDATE cases SET reference = ? || '-' || CAST(id AS TEXT) WHERE id IN (`+placeholders(len(rows))+`)`, ids...); err != nil {
+		if _, err := s.st.batchExec(ctx, len(rows) == batchRows, `UPDATE cases SET reference = ? || '-' || CAST(id AS TEXT) WHERE id IN (`+store.Placeholders(len(rows))+`)`, ids...); err != nil {
 			return fmt.Errorf("setting references of %d cases: %w", len(rows), err)
 		}
 	}
@@ -574,7 +563,7 @@ func (s *Session) flushCounters(ctx context.Context) error {
 			args = append(args, cs.id, cs.events, pending, cs.first, cs.last)
 		}
 		b.WriteString(`) AS v WHERE cases.id = v.column1`)
-		if _, err := s.st.batchExec(ctx, len(chunk), b.String(), args...); err != nil {
+		if _, err := s.st.batchExec(ctx, len(chunk) == batchRows, b.String(), args...); err != nil {
 			return fmt.Errorf("updating counters of %d cases: %w", len(chunk), err)
 		}
 	}
@@ -612,7 +601,7 @@ func (s *Session) flushIPs(ctx context.Context) error {
 		if n == 0 {
 			return nil
 		}
-		if _, err := s.st.batchExec(ctx, n*batchRows/ipBatch, upsertIPsSQL(n), args...); err != nil {
+		if _, err := s.st.batchExec(ctx, n == ipBatch, upsertIPsSQL(n), args...); err != nil {
 			return fmt.Errorf("recording %d addresses: %w", n, err)
 		}
 		args, n = args[:0], 0

@@ -43,20 +43,20 @@ func (c *stmtCache) exec(ctx context.Context, q string, args ...any) (sql.Result
 	return s.ExecContext(ctx, args...)
 }
 
-// batchSel runs a multi-row statement of n rows: prepared and kept when it
-// has the full batchRows (it will come again), run once otherwise (a
-// prepared statement for every remainder size would cost a round trip each
-// on PostgreSQL and be kept for nothing).
-func (c *stmtCache) batchSel(ctx context.Context, n int, dest any, q string, args ...any) error {
-	if n < batchRows {
+// batchSel runs a multi-row statement: prepared and kept when it is a full
+// batch (it will come again), run once otherwise (a prepared statement for
+// every remainder size would cost a round trip each on PostgreSQL and be
+// kept for nothing).
+func (c *stmtCache) batchSel(ctx context.Context, full bool, dest any, q string, args ...any) error {
+	if !full {
 		return c.tx.SelectContext(ctx, dest, c.tx.Rebind(q), args...)
 	}
 	return c.sel(ctx, dest, q, args...)
 }
 
 // batchExec is batchSel for statements without results.
-func (c *stmtCache) batchExec(ctx context.Context, n int, q string, args ...any) (sql.Result, error) {
-	if n < batchRows {
+func (c *stmtCache) batchExec(ctx context.Context, full bool, q string, args ...any) (sql.Result, error) {
+	if !full {
 		return c.tx.ExecContext(ctx, c.tx.Rebind(q), args...)
 	}
 	return c.exec(ctx, q, args...)

@@ -49,16 +49,14 @@ func (c *chunk) row(i int) []any {
 // it early and must then drain the channel.
 func (p *Pipeline) produce(ctx context.Context, reader normalizer.Reader, reportID int64, received, now time.Time) <-chan *chunk {
 	out := make(chan *chunk, 1)
+	pr := &producer{p: p, reader: reader, reportID: reportID, received: received, now: now}
 	go func() {
 		defer close(out)
-		var keys []string
-		var buf []byte
-		seq := 0
 		for {
 			// Fresh each time: the consumer holds the previous one. The
 			// capacity is fixed so that items may point into events.
 			c := &chunk{events: make([]normalizer.Event, 0, chunkEvents), args: make([]any, 0, chunkEvents*len(eventColumns))}
-			end := p.fill(ctx, c, reader, reportID, received, now, &seq, &keys, &buf)
+			end := pr.fill(ctx, c)
 			c.assigned = make([]cases.Assigned, len(c.items))
 			select {
 			case out <- c:
@@ -73,15 +71,26 @@ func (p *Pipeline) produce(ctx context.Context, reader normalizer.Reader, report
 	return out
 }
 
+// producer is the state of one report's producing goroutine.
+type producer struct {
+	p             *Pipeline
+	reader        normalizer.Reader
+	reportID      int64
+	received, now time.Time
+	seq           int      // the next accepted event's position
+	keys          []string // scratch of appendEventJSON
+	buf           []byte   // the current event's JSON
+}
+
 // fill reads up to chunkEvents events into c; it reports whether the
 // report ended (or processing must stop).
-func (p *Pipeline) fill(ctx context.Context, c *chunk, reader normalizer.Reader, reportID int64, received, now time.Time, seq *int, keys *[]string, buf *[]byte) bool {
+func (pr *producer) fill(ctx context.Context, c *chunk) bool {
 	for len(c.events) < chunkEvents {
 		if err := ctx.Err(); err != nil {
 			c.err = err
 			return true
 		}
-		ev, err := reader.Next()
+		ev, err := pr.reader.Next()
 		if err == io.EOF {
 			return true
 		}
@@ -96,24 +105,24 @@ func (p *Pipeline) fill(ctx context.Context, c *chunk, reader normalizer.Reader,
 			return true
 		}
 		if err != nil {
-			c.err = &processError{fmt.Errorf("reading report %d: %w", reportID, err)}
+			c.err = &processError{fmt.Errorf("reading report %d: %w", pr.reportID, err)}
 			return true
 		}
-		ev.Raw.Report = reportID
+		ev.Raw.Report = pr.reportID
 		c.sum.Events++
-		if *buf, *keys, err = appendEventJSON((*buf)[:0], &ev, *keys); err != nil {
-			c.err = fmt.Errorf("encoding event %d: %w", *seq, err)
+		if pr.buf, pr.keys, err = appendEventJSON(pr.buf[:0], &ev, pr.keys); err != nil {
+			c.err = fmt.Errorf("encoding event %d: %w", pr.seq, err)
 			return true
 		}
 		c.events = append(c.events, ev)
-		row, item, err := p.place(ctx, &c.events[len(c.events)-1], received, &c.sum)
+		row, item, err := pr.p.place(ctx, &c.events[len(c.events)-1], pr.received, &c.sum)
 		if err != nil {
 			c.err = err
 			return true
 		}
-		row.seq = *seq
-		*seq++
-		c.args = eventArgs(c.args, reportID, &ev, row, *buf, now)
+		row.seq = pr.seq
+		pr.seq++
+		c.args = eventArgs(c.args, pr.reportID, &ev, row, pr.buf, pr.now)
 		if item == nil {
 			c.itemOf = append(c.itemOf, -1)
 			continue

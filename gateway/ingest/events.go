@@ -9,6 +9,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/abusegw/abusegw/gateway/store"
 	"github.com/abusegw/abusegw/normalizer"
 )
 
@@ -138,7 +139,7 @@ func (w *eventWriter) copyIn(ctx context.Context) error {
 }
 
 func insertSQL(rows int) string {
-	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(eventColumns)), ", ") + ")"
+	one := "(" + store.Placeholders(len(eventColumns)) + ")"
 	var b strings.Builder
 	b.WriteString("INSERT INTO events (" + strings.Join(eventColumns, ", ") + ") VALUES ")
 	for i := range rows {

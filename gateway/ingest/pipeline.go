@@ -267,7 +267,7 @@ func (p *Pipeline) process(ctx context.Context, tx *sqlx.Tx, reportID int64) (Su
 		if c.unrecognized != nil && sum.Events+c.sum.Events == 0 {
 			sum.Add(c.sum)
 			sum.Unrecognized = 1
-			return sum, finishReport(ctx, tx, reportID, "unrecognized", info, Summary{Rejected: sum.Rejected}, c.unrecognized.Error(), p.now())
+			return sum, finishReport(ctx, tx, reportID, "unrecognized", info, sum, c.unrecognized.Error(), p.now())
 		}
 		sum.Add(c.sum)
 		if err := session.AddAll(ctx, c.items, c.assigned); err != nil {

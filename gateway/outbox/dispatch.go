@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -264,7 +263,7 @@ func (d *Dispatcher) claim(ctx context.Context) ([]Row, error) {
 	if len(names) == 0 {
 		return nil, nil
 	}
-	in := strings.TrimSuffix(strings.Repeat("?, ", len(names)), ", ")
+	in := store.Placeholders(len(names))
 	lock := ""
 	if d.db.Dialect() == store.Postgres {
 		lock = " FOR UPDATE SKIP LOCKED"

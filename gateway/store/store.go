@@ -217,3 +217,9 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error) 
 func Time(t time.Time) time.Time {
 	return t.UTC().Truncate(time.Microsecond)
 }
+
+// Placeholders is "?, ?, …" n times, for IN lists and VALUES rows (Rebind
+// turns them into $n on PostgreSQL).
+func Placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
