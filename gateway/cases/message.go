@@ -114,17 +114,28 @@ func (a *Aggregator) view(ctx context.Context, tx *sqlx.Tx, r caseRow) (content.
 		return c, err
 	}
 	c.IPs = ips
-	var samples []string
-	if err := tx.SelectContext(ctx, &samples, tx.Rebind(`SELECT fields FROM events WHERE case_id = ? ORDER BY id DESC LIMIT ?`), r.ID, a.cfg.MaxSamples); err != nil {
+	if c.Samples, err = samples(ctx, tx, r.ID, a.cfg.MaxSamples); err != nil {
 		return c, fmt.Errorf("loading samples of case %s: %w", r.Key, err)
 	}
-	for _, s := range samples {
-		var m map[string]any
-		if json.Unmarshal([]byte(s), &m) == nil {
-			c.Samples = append(c.Samples, m)
+	return c, nil
+}
+
+// samples are the fields of the case's latest events, at most n. An event
+// whose stored fields cannot be read is left out, not fatal: the message
+// is still worth sending.
+func samples(ctx context.Context, tx *sqlx.Tx, caseID int64, n int) ([]map[string]any, error) {
+	rows, err := tx.QueryContext(ctx, tx.Rebind(`SELECT `+store.EventFieldsSelect("")+` FROM events WHERE case_id = ? ORDER BY id DESC LIMIT ?`), caseID, n)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []map[string]any
+	for rows.Next() {
+		if m, err := store.ScanEventFields(rows.Scan); err == nil {
+			out = append(out, m)
 		}
 	}
-	return c, nil
+	return out, rows.Err()
 }
 
 // ipRow is one address of a case.

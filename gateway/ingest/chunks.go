@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/abusegw/abusegw/gateway/cases"
+	"github.com/abusegw/abusegw/gateway/store"
 	"github.com/abusegw/abusegw/normalizer"
 )
 
@@ -49,7 +50,8 @@ func (c *chunk) row(i int) []any {
 // it early and must then drain the channel.
 func (p *Pipeline) produce(ctx context.Context, reader normalizer.Reader, reportID int64, received, now time.Time) <-chan *chunk {
 	out := make(chan *chunk, 1)
-	pr := &producer{p: p, reader: reader, reportID: reportID, received: received, now: now}
+	d := p.db.Dialect()
+	pr := &producer{p: p, reader: reader, reportID: reportID, received: received, dialect: d, nowArg: d.TimeArg(now)}
 	go func() {
 		defer close(out)
 		for {
@@ -73,13 +75,15 @@ func (p *Pipeline) produce(ctx context.Context, reader normalizer.Reader, report
 
 // producer is the state of one report's producing goroutine.
 type producer struct {
-	p             *Pipeline
-	reader        normalizer.Reader
-	reportID      int64
-	received, now time.Time
-	seq           int      // the next accepted event's position
-	keys          []string // scratch of appendEventJSON
-	buf           []byte   // the current event's JSON
+	p        *Pipeline
+	reader   normalizer.Reader
+	reportID int64
+	received time.Time
+	dialect  store.Dialect
+	nowArg   any      // the time of storing, as an argument
+	seq      int      // the next accepted event's position
+	keys     []string // scratch of appendEventJSON
+	buf      []byte   // the current event's JSON
 }
 
 // fill reads up to chunkEvents events into c; it reports whether the
@@ -122,7 +126,7 @@ func (pr *producer) fill(ctx context.Context, c *chunk) bool {
 		}
 		row.seq = pr.seq
 		pr.seq++
-		c.args = eventArgs(c.args, pr.reportID, &ev, row, pr.buf, pr.now)
+		c.args = eventArgs(c.args, pr.dialect, pr.reportID, &ev, row, pr.buf, pr.nowArg)
 		if item == nil {
 			c.itemOf = append(c.itemOf, -1)
 			continue

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -55,9 +54,10 @@ var (
 )
 
 // eventArgs appends the column values of an event (eventColumns, in order),
-// its JSON from appendEventJSON, to dst. The customer and case ids are
+// its JSON from appendEventJSON, to dst; now is the time of storing, as
+// store.Dialect.TimeArg makes it. The customer and case ids are
 // NULL: the caller sets them at colCustomer and colCase when it has them.
-func eventArgs(dst []any, reportID int64, ev *normalizer.Event, row eventRow, fields []byte, now time.Time) []any {
+func eventArgs(dst []any, d store.Dialect, reportID int64, ev *normalizer.Event, row eventRow, fields []byte, now any) []any {
 	var port, asn any
 	if v, ok := ev.Int("source.port"); ok {
 		port = v
@@ -66,7 +66,7 @@ func eventArgs(dst []any, reportID int64, ev *normalizer.Event, row eventRow, fi
 		asn = v
 	}
 	return append(dst,
-		reportID, row.seq, ev.Raw.Line, ev.Raw.Part, timeArg(ev, "time.source"), timeArg(ev, "time.observation"),
+		reportID, row.seq, ev.Raw.Line, ev.Raw.Part, timeArg(d, ev, "time.source"), timeArg(d, ev, "time.observation"),
 		ev.String("feed.name"), ev.String("feed.provider"), ev.String("classification.taxonomy"),
 		ev.String("classification.type"), ev.String("classification.identifier"), ev.String("source.ip"), port,
 		asn, ev.String("source.network"), ev.String("source.fqdn"), ev.String("source.url"),
@@ -84,9 +84,9 @@ func (w *eventWriter) add(ctx context.Context, args []any) error {
 	return nil
 }
 
-func timeArg(ev *normalizer.Event, key string) any {
+func timeArg(d store.Dialect, ev *normalizer.Event, key string) any {
 	if t, ok := ev.Time(key); ok {
-		return t
+		return d.TimeArg(t)
 	}
 	return nil
 }
