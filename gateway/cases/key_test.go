@@ -122,7 +122,7 @@ func apply(t testing.TB, db *store.DB, a *Aggregator, items ...Item) Summary {
 	t.Helper()
 	var sum Summary
 	err := db.InTx(context.Background(), func(tx *sqlx.Tx) error {
-		s := a.Begin(tx)
+		s := a.Begin(db, tx)
 		for _, it := range items {
 			if _, _, err := s.Add(context.Background(), it); err != nil {
 				return err

@@ -111,10 +111,10 @@ type ipState struct {
 	events      int
 }
 
-// Begin starts a session in tx.
-func (a *Aggregator) Begin(tx *sqlx.Tx) *Session {
+// Begin starts a session in tx, a transaction of db.
+func (a *Aggregator) Begin(db *store.DB, tx *sqlx.Tx) *Session {
 	return &Session{
-		a: a, tx: tx, st: newStmtCache(tx), now: a.Now(),
+		a: a, tx: tx, st: newStmtCache(tx, db.Stmts(tx)), now: a.Now(),
 		customers: map[string]int64{},
 		cases:     map[string]*caseState{},
 	}
@@ -487,7 +487,6 @@ type Summary struct {
 // operations the session's changes cause. Events must already be stored
 // (their case ids came from Add), since messages quote them.
 func (s *Session) Finish(ctx context.Context) (Summary, error) {
-	defer s.st.close()
 	var sum Summary
 	if err := s.flushHistory(ctx); err != nil {
 		return sum, err

@@ -40,7 +40,7 @@ func TestAddAllInBatches(t *testing.T) {
 				run := func() Summary {
 					var sum Summary
 					err := db.InTx(ctx, func(tx *sqlx.Tx) error {
-						s := a.Begin(tx)
+						s := a.Begin(db, tx)
 						out := make([]Assigned, len(items))
 						for i := 0; i < len(items); i += per {
 							end := min(i+per, len(items))

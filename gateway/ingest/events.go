@@ -36,14 +36,14 @@ type eventWriter struct {
 	reportID int64
 	args     []any
 	rows     int
-	full     *sqlx.Stmt // the full-batch statement, prepared once per report
+	kept     *store.TxStmts // for the full-batch statement
 	// copy sends each batch with COPY (PostgreSQL), opened and completed
 	// within flush: nothing else may run on the connection meanwhile.
 	copy bool
 }
 
-func newEventWriter(tx *sqlx.Tx, reportID int64) *eventWriter {
-	return &eventWriter{tx: tx, reportID: reportID, args: make([]any, 0, batchRows*len(eventColumns)),
+func newEventWriter(tx *sqlx.Tx, kept *store.TxStmts, reportID int64) *eventWriter {
+	return &eventWriter{tx: tx, kept: kept, reportID: reportID, args: make([]any, 0, batchRows*len(eventColumns)),
 		copy: tx.DriverName() == "postgres"}
 }
 
@@ -91,6 +91,9 @@ func timeArg(d store.Dialect, ev *normalizer.Event, key string) any {
 	return nil
 }
 
+// fullInsertSQL stores a full batch of events.
+var fullInsertSQL = insertSQL(batchRows)
+
 func (w *eventWriter) flush(ctx context.Context) error {
 	if w.rows == 0 {
 		return nil
@@ -101,13 +104,8 @@ func (w *eventWriter) flush(ctx context.Context) error {
 		err = w.copyIn(ctx)
 	case w.rows == batchRows:
 		// Parsing a statement of 11,000 parameters costs about as much as
-		// running it (SQLite): prepare it once and reuse it for the report.
-		if w.full == nil {
-			if w.full, err = w.tx.PreparexContext(ctx, w.tx.Rebind(insertSQL(batchRows))); err != nil {
-				return fmt.Errorf("preparing to store events of report %d: %w", w.reportID, err)
-			}
-		}
-		_, err = w.full.ExecContext(ctx, w.args...)
+		// running it (SQLite): it is prepared once per connection and kept.
+		_, err = w.kept.ExecContext(ctx, fullInsertSQL, w.args...)
 	default:
 		_, err = w.tx.ExecContext(ctx, w.tx.Rebind(insertSQL(w.rows)), w.args...)
 	}

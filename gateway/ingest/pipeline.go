@@ -242,9 +242,9 @@ func (p *Pipeline) process(ctx context.Context, tx *sqlx.Tx, reportID int64) (Su
 		return sum, &processError{fmt.Errorf("opening report %d: %w", reportID, err)}
 	}
 
-	session := p.agg.Begin(tx)
+	session := p.agg.Begin(p.db, tx)
 	now := p.now()
-	w := newEventWriter(tx, reportID)
+	w := newEventWriter(tx, p.db.Stmts(tx), reportID)
 	// Reading, normalizing and placing events (owner, route) runs beside
 	// the database work, a chunk ahead: the two are about equal in cost.
 	pctx, stop := context.WithCancel(ctx)

@@ -72,6 +72,13 @@ type DB struct {
 	*sqlx.DB
 	dialect Dialect
 	where   string // the database, for messages; never contains a password
+	stmts   stmts  // kept prepared statements (Stmts)
+}
+
+// Close closes the kept statements and the pool.
+func (db *DB) Close() error {
+	db.closeStmts()
+	return db.DB.Close()
 }
 
 // Dialect returns the DB's dialect.

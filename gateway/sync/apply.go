@@ -90,7 +90,7 @@ func (a *Applier) Apply(ctx context.Context, connector string, t connectors.Tick
 	var out Outcome
 	err := a.db.InTx(ctx, func(tx *sqlx.Tx) error {
 		var err error
-		out, err = a.apply(ctx, newStmtCache(tx), connector, t, src, deliveryID)
+		out, err = a.apply(ctx, a.db.Stmts(tx), connector, t, src, deliveryID)
 		return err
 	})
 	return out, err
@@ -103,7 +103,7 @@ func (a *Applier) Apply(ctx context.Context, connector string, t connectors.Tick
 func (a *Applier) ApplyPage(ctx context.Context, connector string, ts []connectors.Ticket, src Source) ([]Outcome, error) {
 	outs := make([]Outcome, len(ts))
 	err := a.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		q := newStmtCache(tx)
+		q := a.db.Stmts(tx)
 		for i, t := range ts {
 			out, err := a.apply(ctx, q, connector, t, src, "")
 			if err != nil {
@@ -119,7 +119,7 @@ func (a *Applier) ApplyPage(ctx context.Context, connector string, ts []connecto
 	return outs, nil
 }
 
-func (a *Applier) apply(ctx context.Context, tx *stmtCache, connector string, t connectors.Ticket, src Source, deliveryID string) (Outcome, error) {
+func (a *Applier) apply(ctx context.Context, tx *store.TxStmts, connector string, t connectors.Ticket, src Source, deliveryID string) (Outcome, error) {
 	now := store.Time(a.now())
 	var r ticketRow
 	err := tx.GetContext(ctx, &r, `SELECT t.id, t.case_id, t.status, t.external_updated_at,
@@ -201,7 +201,7 @@ func (a *Applier) apply(ctx context.Context, tx *stmtCache, connector string, t 
 }
 
 // touch records that the ticket was seen, without changing the case.
-func (a *Applier) touch(ctx context.Context, tx *stmtCache, id int64, t connectors.Ticket, now time.Time) {
+func (a *Applier) touch(ctx context.Context, tx *store.TxStmts, id int64, t connectors.Ticket, now time.Time) {
 	_, err := tx.ExecContext(ctx, `UPDATE tickets SET external_status = ?, last_synced_at = ? WHERE id = ?`, t.Status, now, id)
 	if err != nil {
 		a.log.Warn("recording ticket sync time", "ticket", t.ID, "err", err)
@@ -252,45 +252,3 @@ func nullTime(t time.Time) any {
 	return store.Time(t)
 }
 
-// stmtCache prepares each statement once per transaction: a page of a
-// reconcile runs the same few statements a hundred times, and preparing
-// them once saves a parse each (and on PostgreSQL a round trip each).
-// database/sql closes them with the transaction.
-type stmtCache struct {
-	tx    *sqlx.Tx
-	stmts map[string]*sqlx.Stmt
-}
-
-func newStmtCache(tx *sqlx.Tx) *stmtCache {
-	return &stmtCache{tx: tx, stmts: map[string]*sqlx.Stmt{}}
-}
-
-func (c *stmtCache) stmt(ctx context.Context, query string) (*sqlx.Stmt, error) {
-	if st, ok := c.stmts[query]; ok {
-		return st, nil
-	}
-	st, err := c.tx.PreparexContext(ctx, c.tx.Rebind(query))
-	if err != nil {
-		return nil, fmt.Errorf("preparing %.40q: %w", query, err)
-	}
-	c.stmts[query] = st
-	return st, nil
-}
-
-// GetContext is sqlx's, with the statement prepared once.
-func (c *stmtCache) GetContext(ctx context.Context, dest any, query string, args ...any) error {
-	st, err := c.stmt(ctx, query)
-	if err != nil {
-		return err
-	}
-	return st.GetContext(ctx, dest, args...)
-}
-
-// ExecContext is sqlx's, with the statement prepared once.
-func (c *stmtCache) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	st, err := c.stmt(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	return st.ExecContext(ctx, args...)
-}
