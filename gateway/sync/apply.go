@@ -251,4 +251,3 @@ func nullTime(t time.Time) any {
 	}
 	return store.Time(t)
 }
-
