@@ -30,11 +30,13 @@ type stmts struct {
 // nil when it cannot be kept.
 func (db *DB) parentStmt(ctx context.Context, q string) (*sqlx.Stmt, error) {
 	db.stmts.mu.Lock()
-	defer db.stmts.mu.Unlock()
-	if st, ok := db.stmts.m[q]; ok {
+	st, ok := db.stmts.m[q]
+	full := len(db.stmts.m) >= maxStmts
+	db.stmts.mu.Unlock()
+	if ok {
 		return st, nil
 	}
-	if len(db.stmts.m) >= maxStmts {
+	if full {
 		return nil, nil
 	}
 	// Preparing on the pool takes a connection of its own for a moment: do
@@ -45,6 +47,13 @@ func (db *DB) parentStmt(ctx context.Context, q string) (*sqlx.Stmt, error) {
 	st, err := db.PreparexContext(ctx, db.Rebind(q))
 	if err != nil {
 		return nil, fmt.Errorf("preparing %.60q: %w", q, err)
+	}
+	db.stmts.mu.Lock()
+	defer db.stmts.mu.Unlock()
+	if kept, ok := db.stmts.m[q]; ok {
+		// Prepared meanwhile by another goroutine: keep one.
+		_ = st.Close()
+		return kept, nil
 	}
 	if db.stmts.m == nil {
 		db.stmts.m = map[string]*sqlx.Stmt{}

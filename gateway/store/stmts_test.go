@@ -2,6 +2,8 @@ package store_test
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -71,6 +73,30 @@ func TestKeptStatements(t *testing.T) {
 			if prepared != 1 {
 				t.Errorf("the statement is prepared %d times on the connection, want once", prepared)
 			}
+		}
+
+		// From several goroutines at once, on a larger pool.
+		db.SetMaxOpenConns(4)
+		const q3 = `SELECT count(*) FROM customers WHERE key <> ? AND name = ''`
+		var wg sync.WaitGroup
+		errs := make(chan error, 4)
+		for range 4 {
+			wg.Go(func() {
+				for range 10 {
+					var n int
+					if err := db.InTx(ctx, func(tx *sqlx.Tx) error {
+						return db.Stmts(tx).GetContext(ctx, &n, q3, "nobody")
+					}); err != nil || n != 3 {
+						errs <- fmt.Errorf("concurrent use: %d customers, %v", n, err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
 		}
 
 		// One connection: the transaction holds it, so preparing on the pool
