@@ -76,6 +76,7 @@ type Session struct {
 	tx        *sqlx.Tx
 	st        *stmtCache
 	now       time.Time
+	nowArg    any // now as a statement argument (store.Dialect.TimeArg), made once
 	customers map[string]int64
 	cases     map[string]*caseState // by base key
 	order     []*caseState
@@ -113,8 +114,9 @@ type ipState struct {
 
 // Begin starts a session in tx, a transaction of db.
 func (a *Aggregator) Begin(db *store.DB, tx *sqlx.Tx) *Session {
+	now := a.Now()
 	return &Session{
-		a: a, tx: tx, st: newStmtCache(tx, db.Stmts(tx)), now: a.Now(),
+		a: a, tx: tx, st: newStmtCache(tx, db.Stmts(tx)), now: now, nowArg: db.Dialect().TimeArg(now),
 		customers: map[string]int64{},
 		cases:     map[string]*caseState{},
 	}
@@ -610,7 +612,7 @@ func (s *Session) flushIPs(ctx context.Context) error {
 		ips := slices.Sorted(maps.Keys(cs.ips))
 		for _, ip := range ips {
 			st := cs.ips[ip]
-			args = append(args, cs.id, ip, st.first, st.last, st.events, s.now, s.now)
+			args = append(args, cs.id, ip, st.first, st.last, st.events, s.nowArg, s.nowArg)
 			if n++; n == ipBatch {
 				if err := write(); err != nil {
 					return err
