@@ -12,11 +12,20 @@ import (
 	"github.com/abusegw/abusegw/normalizer"
 )
 
-// eventColumns are the columns written for each event.
-var eventColumns = []string{
-	"report_id", "seq", "line", "part", "time_source", "time_observation", "feed_name", "feed_provider",
-	"classification_taxonomy", "classification_type", "classification_identifier", "source_ip", "source_port",
-	"source_asn", "source_network", "source_fqdn", "source_url", "customer_id", "case_id", "disposition", "fields", "created_at",
+// eventColumns are the columns written for each event: the event's own
+// fields with columns (store.EventColumns) among those of the pipeline.
+var eventColumns = slices.Concat(
+	[]string{"report_id", "seq", "line", "part", "time_source", "time_observation"},
+	fieldColumns(),
+	[]string{"customer_id", "case_id", "disposition", "fields", "created_at"},
+)
+
+func fieldColumns() []string {
+	out := make([]string, len(store.EventColumns))
+	for i, c := range store.EventColumns {
+		out[i] = c.Column
+	}
+	return out
 }
 
 // batchRows is how many events go into one INSERT: large enough to amortise
@@ -58,20 +67,18 @@ var (
 // store.Dialect.TimeArg makes it. The customer and case ids are
 // NULL: the caller sets them at colCustomer and colCase when it has them.
 func eventArgs(dst []any, d store.Dialect, reportID int64, ev *normalizer.Event, row eventRow, fields []byte, now any) []any {
-	var port, asn any
-	if v, ok := ev.Int("source.port"); ok {
-		port = v
+	dst = append(dst, reportID, row.seq, ev.Raw.Line, ev.Raw.Part, timeArg(d, ev, "time.source"), timeArg(d, ev, "time.observation"))
+	for _, c := range store.EventColumns {
+		switch v, ok := ev.Int(c.Field); {
+		case !c.Int:
+			dst = append(dst, ev.String(c.Field))
+		case ok:
+			dst = append(dst, v)
+		default:
+			dst = append(dst, nil)
+		}
 	}
-	if v, ok := ev.Int("source.asn"); ok {
-		asn = v
-	}
-	return append(dst,
-		reportID, row.seq, ev.Raw.Line, ev.Raw.Part, timeArg(d, ev, "time.source"), timeArg(d, ev, "time.observation"),
-		ev.String("feed.name"), ev.String("feed.provider"), ev.String("classification.taxonomy"),
-		ev.String("classification.type"), ev.String("classification.identifier"), ev.String("source.ip"), port,
-		asn, ev.String("source.network"), ev.String("source.fqdn"), ev.String("source.url"),
-		nullInt(0), nullInt(0), row.disposition, string(fields), now,
-	)
+	return append(dst, nullInt(0), nullInt(0), row.disposition, string(fields), now)
 }
 
 // add queues an event's column values (eventArgs).

@@ -86,10 +86,17 @@ func ScanEventFields(scan func(dest ...any) error) (map[string]any, error) {
 		return nil, fmt.Errorf("decoding an event's fields: %w", err)
 	}
 	for i, c := range EventColumns {
+		v, inJSON := m[c.Field]
 		switch {
 		case c.Int && ints[i].Valid:
-			m[c.Field] = ints[i].Int64
-		case !c.Int && text[i].String != "":
+			// JSON reads every number as float64: the column says it is an
+			// integer (rows before 00009 carry it in both).
+			if f, ok := v.(float64); !inJSON || ok && f == float64(ints[i].Int64) {
+				m[c.Field] = ints[i].Int64
+			}
+		case !c.Int && text[i].String != "" && !inJSON:
+			// A value the column does not hold exactly stays in the JSON
+			// (InEventColumn), and the JSON's wins.
 			m[c.Field] = text[i].String
 		}
 	}

@@ -37,6 +37,14 @@ func TestScanEventFields(t *testing.T) {
 			"feed.name": "DNS-Open-Resolvers", "feed.provider": "Shadowserver", "classification.taxonomy": "vulnerable",
 			"classification.type": "vulnerable-system", "classification.identifier": "dns-open-resolver", "source.port": "eighty",
 		}},
+		{"a value the column holds as text keeps its JSON type", `{"source.fqdn":5}`, func() []any {
+			v := cols("", nil)
+			v[9] = "5"
+			return v
+		}(), map[string]any{
+			"feed.name": "DNS-Open-Resolvers", "feed.provider": "Shadowserver", "classification.taxonomy": "vulnerable",
+			"classification.type": "vulnerable-system", "classification.identifier": "dns-open-resolver", "source.fqdn": 5.0,
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -67,5 +75,32 @@ func TestScanEventFields(t *testing.T) {
 	}
 	if _, err := ScanEventFields(func(dest ...any) error { *dest[0].(*string) = "{"; return nil }); err == nil {
 		t.Error("broken JSON read without error")
+	}
+}
+
+// TestInEventColumnMatchesEventColumns keeps InEventColumn's switch (fast,
+// on every field of every event stored) and EventColumns (what readers put
+// back) the same list: a field left out of the JSON must come back.
+func TestInEventColumnMatchesEventColumns(t *testing.T) {
+	t.Parallel()
+	for _, c := range EventColumns {
+		held, other := any("x"), any(int64(1))
+		if c.Int {
+			held, other = other, held
+		}
+		if !InEventColumn(c.Field, held) {
+			t.Errorf("%s: column %s does not hold %v", c.Field, c.Column, held)
+		}
+		if InEventColumn(c.Field, other) || InEventColumn(c.Field, nil) {
+			t.Errorf("%s: column %s said to hold %v", c.Field, c.Column, other)
+		}
+	}
+	for _, f := range []string{"time.source", "source.reverse_dns", "extra.source.ip", "destination.ip", "protocol.application"} {
+		if InEventColumn(f, "x") || InEventColumn(f, int64(1)) {
+			t.Errorf("%s said to have a column", f)
+		}
+	}
+	if InEventColumn("feed.name", "") {
+		t.Error("an empty string is said to come back from its column")
 	}
 }
