@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -41,6 +42,7 @@ type setup struct {
 	// wrapRenderer and wrapResolver put test doubles around the real ones.
 	wrapRenderer func(cases.Renderer) cases.Renderer
 	wrapResolver func(contacts.Resolver) contacts.Resolver
+	logger       *slog.Logger // default: none
 }
 
 // defaultSetup routes every case to connector "rt" and writes to customers,
@@ -120,7 +122,7 @@ func (h *harness) build(s setup) {
 	}
 	h.pipe, err = ingest.New(ingest.Options{
 		DB: h.db, Contacts: res, CatchAll: catchAll, Router: router, Aggregator: h.agg,
-		DataDir: h.dir, Now: h.clock.Now,
+		DataDir: h.dir, Now: h.clock.Now, Logger: s.logger,
 	})
 	if err != nil {
 		t.Fatalf("ingest: %v", err)

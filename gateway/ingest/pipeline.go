@@ -165,6 +165,7 @@ func (p *Pipeline) ProcessPending(ctx context.Context) (Summary, error) {
 func (p *Pipeline) Process(ctx context.Context, reportID int64) (Summary, error) {
 	var sum Summary
 	var perr *processError
+	start := time.Now()
 	err := p.db.InTx(ctx, func(tx *sqlx.Tx) error {
 		s, err := p.process(ctx, tx, reportID)
 		sum = s
@@ -175,6 +176,10 @@ func (p *Pipeline) Process(ctx context.Context, reportID int64) (Summary, error)
 	})
 	if err != nil {
 		return Summary{}, err
+	}
+	if sum.Reports > 0 {
+		p.log.Debug("report processed", "report", reportID, "events", sum.Events, "new_cases", sum.NewCases,
+			"took", time.Since(start)) // with the commit, unlike "report stages"
 	}
 	if perr != nil {
 		sum.Reports, sum.Failed = 1, 1
@@ -257,7 +262,19 @@ func (p *Pipeline) process(ctx context.Context, tx *sqlx.Tx, reportID int64) (Su
 		}
 	}()
 	var lastErr string
+	// Where the time went, for the debug log: the database work on this
+	// goroutine, and how long it waited for the reading side.
+	var st stageTimes
+	t0 := time.Now()
+	mark := t0
+	defer func() {
+		if p.log.Enabled(ctx, slog.LevelDebug) {
+			p.log.Debug("report stages", "report", reportID, "events", sum.Events, "total", time.Since(t0),
+				"waiting_for_events", st.wait, "cases", st.cases, "storing_events", st.events, "finishing_cases", st.finish)
+		}
+	}()
 	for c := range chunks {
+		st.wait += st.lap(&mark)
 		if c.err != nil {
 			return sum, c.err
 		}
@@ -273,6 +290,7 @@ func (p *Pipeline) process(ctx context.Context, tx *sqlx.Tx, reportID int64) (Su
 		if err := session.AddAll(ctx, c.items, c.assigned); err != nil {
 			return sum, err
 		}
+		st.cases += st.lap(&mark)
 		for i := range c.events {
 			row := c.row(i)
 			if j := c.itemOf[i]; j >= 0 {
@@ -282,14 +300,17 @@ func (p *Pipeline) process(ctx context.Context, tx *sqlx.Tx, reportID int64) (Su
 				return sum, err
 			}
 		}
+		st.events += st.lap(&mark)
 	}
 	if err := w.flush(ctx); err != nil {
 		return sum, err
 	}
+	st.events += st.lap(&mark)
 	cs, err := session.Finish(ctx)
 	if err != nil {
 		return sum, err
 	}
+	st.finish += st.lap(&mark)
 	sum.NewCases, sum.UpdatedCases, sum.Reopened, sum.Operations = cs.NewCases, cs.UpdatedCases, cs.ReopenedCases, cs.Operations
 	status := "processed"
 	if sum.Rejected > 0 {
@@ -299,6 +320,17 @@ func (p *Pipeline) process(ctx context.Context, tx *sqlx.Tx, reportID int64) (Su
 		}
 	}
 	return sum, finishReport(ctx, tx, reportID, status, info, sum, lastErr, p.now())
+}
+
+// stageTimes add up where processing a report spent its time.
+type stageTimes struct{ wait, cases, events, finish time.Duration }
+
+// lap returns the time since *mark and moves the mark to now.
+func (stageTimes) lap(mark *time.Time) time.Duration {
+	now := time.Now()
+	d := now.Sub(*mark)
+	*mark = now
+	return d
 }
 
 func finishReport(ctx context.Context, tx *sqlx.Tx, id int64, status string, info auto.Info, sum Summary, msg string, now time.Time) error {
