@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/abusegw/abusegw/gateway/store"
 	"github.com/abusegw/abusegw/gateway/store/storetest"
+	"github.com/abusegw/abusegw/normalizer"
 	"github.com/abusegw/abusegw/normalizer/auto"
 )
 
@@ -35,14 +34,11 @@ func TestStoredEventsComeBackWhole(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for {
-				ev, err := r.Next()
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				if err != nil {
-					continue // rejected rows are not stored
-				}
+			evs, _, err := normalizer.ReadAll(r, 0) // rejected rows are not stored
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ev := range evs {
 				enc, _ := json.Marshal(ev)
 				var m map[string]any
 				if err := json.Unmarshal(enc, &m); err != nil {

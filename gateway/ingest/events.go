@@ -69,12 +69,11 @@ var (
 func eventArgs(dst []any, d store.Dialect, reportID int64, ev *normalizer.Event, row eventRow, fields []byte, now any) []any {
 	dst = append(dst, reportID, row.seq, ev.Raw.Line, ev.Raw.Part, timeArg(d, ev, "time.source"), timeArg(d, ev, "time.observation"))
 	for _, c := range store.EventColumns {
-		switch v, ok := ev.Int(c.Field); {
-		case !c.Int:
+		if !c.Int {
 			dst = append(dst, ev.String(c.Field))
-		case ok:
+		} else if v, ok := ev.Int(c.Field); ok {
 			dst = append(dst, v)
-		default:
+		} else {
 			dst = append(dst, nil)
 		}
 	}

@@ -264,17 +264,14 @@ func (p *Pipeline) process(ctx context.Context, tx *sqlx.Tx, reportID int64) (Su
 	var lastErr string
 	// Where the time went, for the debug log: the database work on this
 	// goroutine, and how long it waited for the reading side.
-	var st stageTimes
-	t0 := time.Now()
-	mark := t0
+	st := stageTimes{start: time.Now()}
+	st.mark = st.start
 	defer func() {
-		if p.log.Enabled(ctx, slog.LevelDebug) {
-			p.log.Debug("report stages", "report", reportID, "events", sum.Events, "total", time.Since(t0),
-				"waiting_for_events", st.wait, "cases", st.cases, "storing_events", st.events, "finishing_cases", st.finish)
-		}
+		p.log.Debug("report stages", "report", reportID, "events", sum.Events, "total", time.Since(st.start),
+			"waiting_for_events", st.wait, "cases", st.cases, "storing_events", st.events, "finishing_cases", st.finish)
 	}()
 	for c := range chunks {
-		st.wait += st.lap(&mark)
+		st.wait += st.lap()
 		if c.err != nil {
 			return sum, c.err
 		}
@@ -290,7 +287,7 @@ func (p *Pipeline) process(ctx context.Context, tx *sqlx.Tx, reportID int64) (Su
 		if err := session.AddAll(ctx, c.items, c.assigned); err != nil {
 			return sum, err
 		}
-		st.cases += st.lap(&mark)
+		st.cases += st.lap()
 		for i := range c.events {
 			row := c.row(i)
 			if j := c.itemOf[i]; j >= 0 {
@@ -300,17 +297,17 @@ func (p *Pipeline) process(ctx context.Context, tx *sqlx.Tx, reportID int64) (Su
 				return sum, err
 			}
 		}
-		st.events += st.lap(&mark)
+		st.events += st.lap()
 	}
 	if err := w.flush(ctx); err != nil {
 		return sum, err
 	}
-	st.events += st.lap(&mark)
+	st.events += st.lap()
 	cs, err := session.Finish(ctx)
 	if err != nil {
 		return sum, err
 	}
-	st.finish += st.lap(&mark)
+	st.finish += st.lap()
 	sum.NewCases, sum.UpdatedCases, sum.Reopened, sum.Operations = cs.NewCases, cs.UpdatedCases, cs.ReopenedCases, cs.Operations
 	status := "processed"
 	if sum.Rejected > 0 {
@@ -323,13 +320,16 @@ func (p *Pipeline) process(ctx context.Context, tx *sqlx.Tx, reportID int64) (Su
 }
 
 // stageTimes add up where processing a report spent its time.
-type stageTimes struct{ wait, cases, events, finish time.Duration }
+type stageTimes struct {
+	start, mark                 time.Time
+	wait, cases, events, finish time.Duration
+}
 
-// lap returns the time since *mark and moves the mark to now.
-func (stageTimes) lap(mark *time.Time) time.Duration {
+// lap returns the time since the last lap (or the start).
+func (s *stageTimes) lap() time.Duration {
 	now := time.Now()
-	d := now.Sub(*mark)
-	*mark = now
+	d := now.Sub(s.mark)
+	s.mark = now
 	return d
 }
 

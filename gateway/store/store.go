@@ -40,10 +40,6 @@ func (d Dialect) Placeholder(n int) string {
 	return "?"
 }
 
-// sqliteTimeLayout is how the SQLite driver writes a time (the DSN's
-// _time_format=sqlite, set by Open).
-const sqliteTimeLayout = "2006-01-02 15:04:05.999999999-07:00"
-
 // TimeArg is t as a statement argument, stored exactly as t itself would
 // be. On SQLite it is the text the driver would write: formatting it where
 // the value is made takes the work off the goroutine that holds the write

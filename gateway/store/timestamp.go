@@ -14,9 +14,13 @@ type NullTime struct {
 	Valid bool
 }
 
+// sqliteTimeLayout is how the SQLite driver writes a time (the DSN's
+// _time_format=sqlite, set by Open).
+const sqliteTimeLayout = "2006-01-02 15:04:05.999999999-07:00"
+
 // sqliteLayouts are the shapes modernc.org/sqlite writes times in.
 var sqliteLayouts = []string{
-	"2006-01-02 15:04:05.999999999-07:00",
+	sqliteTimeLayout,
 	"2006-01-02T15:04:05.999999999-07:00",
 	"2006-01-02 15:04:05.999999999",
 	"2006-01-02T15:04:05.999999999Z07:00",
