@@ -18,6 +18,11 @@ import (
 // be few statements.
 const chunkEvents = 250
 
+// chunksAhead is how many chunks the reading side may have ready before
+// the database side takes them: a 1,000-event API batch is read whole
+// while another report holds the write lock.
+const chunksAhead = 4
+
 // chunk is a run of a report's events, read, encoded and placed.
 type chunk struct {
 	events []normalizer.Event
@@ -49,7 +54,7 @@ func (c *chunk) row(i int) []any {
 // chunk, which carries the end (or err). The consumer cancels ctx to stop
 // it early and must then drain the channel.
 func (p *Pipeline) produce(ctx context.Context, reader normalizer.Reader, reportID int64, received, now time.Time) <-chan *chunk {
-	out := make(chan *chunk, 1)
+	out := make(chan *chunk, chunksAhead)
 	d := p.db.Dialect()
 	pr := &producer{p: p, reader: reader, reportID: reportID, received: received, dialect: d, nowArg: d.TimeArg(now)}
 	go func() {

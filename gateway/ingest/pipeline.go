@@ -166,8 +166,16 @@ func (p *Pipeline) Process(ctx context.Context, reportID int64) (Summary, error)
 	var sum Summary
 	var perr *processError
 	start := time.Now()
-	err := p.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		s, err := p.process(ctx, tx, reportID)
+	// The report is opened and its first events read before the write
+	// transaction begins: on SQLite, where writers queue for one lock, the
+	// reading of one report then runs beside the database work of another.
+	o, err := p.open(ctx, reportID)
+	if err != nil || o == nil {
+		return Summary{}, err
+	}
+	defer o.close()
+	err = p.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		s, err := p.process(ctx, tx, o)
 		sum = s
 		if errors.As(err, &perr) {
 			return nil // recorded on the report below, in its own transaction
@@ -191,6 +199,58 @@ func (p *Pipeline) Process(ctx context.Context, reportID int64) (Summary, error)
 	return sum, nil
 }
 
+// opened is a report opened for processing, its events being read.
+type opened struct {
+	id   int64
+	info auto.Info
+	// openErr is why the report could not be opened; chunks is then nil.
+	openErr error
+	now     time.Time // the time of storing
+	chunks  <-chan *chunk
+	stop    context.CancelFunc
+	raw     io.Closer
+}
+
+// open loads a report that still awaits processing and starts reading its
+// events; it returns nil when the report was processed already.
+func (p *Pipeline) open(ctx context.Context, reportID int64) (*opened, error) {
+	var rep reportRow
+	if err := p.db.GetContext(ctx, &rep, p.db.Rebind(`SELECT id, source_name, raw, raw_ref, received_at, status FROM reports WHERE id = ?`), reportID); err != nil {
+		return nil, fmt.Errorf("loading report %d: %w", reportID, err)
+	}
+	if rep.Status != "received" && rep.Status != "processing" {
+		return nil, nil
+	}
+	raw, err := p.openRaw(rep.Raw, rep.RawRef)
+	if err != nil {
+		return nil, err
+	}
+	o := &opened{id: reportID, raw: raw, now: p.now(), stop: func() {}}
+	opts := p.norm
+	opts.Filename = rep.Name
+	reader, info, err := auto.Open(raw, opts)
+	o.info = info
+	if err != nil {
+		o.openErr = err
+		return o, nil
+	}
+	pctx, stop := context.WithCancel(ctx)
+	o.chunks, o.stop = p.produce(pctx, reader, reportID, rep.ReceivedAt.UTC(), o.now), stop
+	return o, nil
+}
+
+// close stops the reading and closes the report.
+func (o *opened) close() {
+	o.stop()
+	// Drain, so that the producer has ended before the report's reader is
+	// closed.
+	if o.chunks != nil {
+		for range o.chunks {
+		}
+	}
+	_ = o.raw.Close()
+}
+
 // processError is a report that cannot be processed (a read error in the
 // middle of its stream); it is recorded, not retried in a loop.
 type processError struct{ err error }
@@ -206,8 +266,9 @@ func (p *Pipeline) markFailed(ctx context.Context, id int64, perr *processError)
 	return nil
 }
 
-func (p *Pipeline) process(ctx context.Context, tx *sqlx.Tx, reportID int64) (Summary, error) {
+func (p *Pipeline) process(ctx context.Context, tx *sqlx.Tx, o *opened) (Summary, error) {
 	var sum Summary
+	reportID := o.id
 	// Claim the report: on PostgreSQL the row lock makes a second replica
 	// wait here and then find it processed.
 	res, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE reports SET status = 'processing' WHERE id = ? AND status IN ('received', 'processing')`), reportID)
@@ -225,42 +286,19 @@ func (p *Pipeline) process(ctx context.Context, tx *sqlx.Tx, reportID int64) (Su
 			return sum, fmt.Errorf("configuring the transaction of report %d: %w", reportID, err)
 		}
 	}
-	var rep reportRow
-	if err := tx.GetContext(ctx, &rep, tx.Rebind(`SELECT id, source_name, raw, raw_ref, received_at, status FROM reports WHERE id = ?`), reportID); err != nil {
-		return sum, fmt.Errorf("loading report %d: %w", reportID, err)
-	}
 	sum.Reports = 1
-	raw, err := p.openRaw(rep.Raw, rep.RawRef)
-	if err != nil {
-		return sum, err
-	}
-	defer raw.Close()
-
-	opts := p.norm
-	opts.Filename = rep.Name
-	reader, info, err := auto.Open(raw, opts)
-	if errors.Is(err, normalizer.ErrUnrecognized) {
+	info := o.info
+	if errors.Is(o.openErr, normalizer.ErrUnrecognized) {
 		sum.Unrecognized = 1
-		return sum, finishReport(ctx, tx, reportID, "unrecognized", info, Summary{}, err.Error(), p.now())
+		return sum, finishReport(ctx, tx, reportID, "unrecognized", info, Summary{}, o.openErr.Error(), p.now())
 	}
-	if err != nil {
-		return sum, &processError{fmt.Errorf("opening report %d: %w", reportID, err)}
+	if o.openErr != nil {
+		return sum, &processError{fmt.Errorf("opening report %d: %w", reportID, o.openErr)}
 	}
 
 	session := p.agg.Begin(p.db, tx)
-	now := p.now()
 	w := newEventWriter(tx, p.db.Stmts(tx), reportID)
-	// Reading, normalizing and placing events (owner, route) runs beside
-	// the database work, a chunk ahead: the two are about equal in cost.
-	pctx, stop := context.WithCancel(ctx)
-	chunks := p.produce(pctx, reader, reportID, rep.ReceivedAt.UTC(), now)
-	defer func() {
-		stop()
-		// Drain, so that the producer has ended before the report's
-		// reader is closed.
-		for range chunks {
-		}
-	}()
+	chunks := o.chunks
 	var lastErr string
 	// Where the time went, for the debug log: the database work on this
 	// goroutine, and how long it waited for the reading side.

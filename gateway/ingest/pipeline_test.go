@@ -1,8 +1,11 @@
 package ingest_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -12,6 +15,7 @@ import (
 	"github.com/abusegw/abusegw/gateway/cases"
 	"github.com/abusegw/abusegw/gateway/contacts"
 	"github.com/abusegw/abusegw/gateway/content"
+	"github.com/abusegw/abusegw/gateway/ingest"
 	"github.com/abusegw/abusegw/gateway/outbox"
 	"github.com/abusegw/abusegw/gateway/routing"
 	"github.com/abusegw/abusegw/gateway/store"
@@ -594,6 +598,48 @@ func TestTextWrittenWhenSent(t *testing.T) {
 		h.clock.Set(day0.Add(48 * time.Hour))
 		if n, err := h.agg.FlushUpdates(ctx, db); err != nil || n != 0 {
 			t.Errorf("FlushUpdates: %d, %v; want no update repeating what the tickets said", n, err)
+		}
+	})
+}
+
+// TestConcurrentProcessOfOneReport: a report is opened (its events read)
+// before its transaction claims it, so two runs may both open it; only the
+// one that claims it first applies it.
+func TestConcurrentProcessOfOneReport(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		h := newHarness(t, db, defaultSetup())
+		b, err := os.ReadFile(filepath.Join("testdata", "scan_dns.csv"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := h.pipe.Store(context.Background(), ingest.Source{Channel: "file", Name: "scan_dns.csv"}, bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		const runs = 4
+		sums := make(chan ingest.Summary, runs)
+		errs := make(chan error, runs)
+		for range runs {
+			go func() {
+				sum, err := h.pipe.Process(context.Background(), st.ID)
+				sums <- sum
+				errs <- err
+			}()
+		}
+		var total ingest.Summary
+		for range runs {
+			total.Add(<-sums)
+			if err := <-errs; err != nil {
+				t.Error(err)
+			}
+		}
+		events := h.count("events", "report_id = ?", st.ID)
+		if total.Reports != 1 || total.Events != events || events == 0 {
+			t.Errorf("%d runs gave %+v and %d stored events, want one report's events once", runs, total, events)
+		}
+		if n := h.count("events", "report_id = ? AND seq = 0", st.ID); n != 1 {
+			t.Errorf("the first event is stored %d times", n)
 		}
 	})
 }

@@ -20,6 +20,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/abusegw/abusegw/gateway/store"
 )
 
@@ -110,10 +112,14 @@ func (p *Pipeline) Store(ctx context.Context, src Source, r io.Reader) (Stored, 
 		rawRef = rel
 	}
 	now := p.now()
-	err = p.db.GetContext(ctx, &st.ID, p.db.Rebind(`INSERT INTO reports (sha256, channel, source_name, content_type, size, raw, raw_ref, received_at)
+	// A transaction of one statement: InTx queues it with this process's
+	// other writers (SQLite).
+	err = p.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		return tx.GetContext(ctx, &st.ID, tx.Rebind(`INSERT INTO reports (sha256, channel, source_name, content_type, size, raw, raw_ref, received_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (sha256) DO NOTHING RETURNING id`),
-		sum, src.Channel, src.Name, src.ContentType, n, raw, rawRef, now)
+			sum, src.Channel, src.Name, src.ContentType, n, raw, rawRef, now)
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		// Stored by someone else meanwhile (another replica, the same file
 		// twice in one directory).

@@ -69,6 +69,12 @@ type DB struct {
 	dialect Dialect
 	where   string // the database, for messages; never contains a password
 	stmts   stmts  // kept prepared statements (Stmts)
+	// writeLock queues this process's SQLite transactions (each takes the
+	// database's write lock at BEGIN): a Go channel wakes the next one as
+	// soon as the lock is free, where SQLite's busy handler would poll it
+	// with sleeps of up to 100 ms. nil on PostgreSQL.
+	writeLock chan struct{}
+	busy      time.Duration // how long InTx waits for writeLock
 }
 
 // Close closes the kept statements and the pool.
@@ -135,7 +141,11 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("connecting to %s: %w", where, err)
 	}
-	return &DB{DB: db, dialect: dialect, where: where}, nil
+	out := &DB{DB: db, dialect: dialect, where: where, busy: opts.BusyTimeout}
+	if dialect == SQLite {
+		out.writeLock = make(chan struct{}, 1)
+	}
+	return out, nil
 }
 
 // parseURL turns the configured URL into a driver DSN and a description that
@@ -208,6 +218,21 @@ func parseURL(rawURL string, opts Options) (Dialect, string, string, error) {
 // InTx runs fn in a transaction and commits it, or rolls it back when fn
 // returns an error or panics.
 func (db *DB) InTx(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error) {
+	if db.writeLock != nil {
+		// As long as SQLite's busy timeout, after which BEGIN would have
+		// failed too (a transaction begun inside another one ends here).
+		t := time.NewTimer(db.busy)
+		select {
+		case db.writeLock <- struct{}{}:
+			t.Stop()
+		case <-t.C:
+			return fmt.Errorf("beginning transaction: database is locked by this process for more than %v", db.busy)
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("beginning transaction: %w", ctx.Err())
+		}
+		defer func() { <-db.writeLock }()
+	}
 	tx, err := db.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("beginning transaction: %w", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -257,4 +258,31 @@ func TestInTxRollsBack(t *testing.T) {
 			t.Fatalf("rolled-back insert is visible (%d rows)", n)
 		}
 	})
+}
+
+// TestSQLiteNestedTxFails: a transaction begun inside another one on SQLite
+// cannot get the write lock; InTx says so after the busy timeout instead of
+// waiting for ever.
+func TestSQLiteNestedTxFails(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, err := store.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "nested.db"), store.Options{BusyTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var inner error
+	if err := db.InTx(ctx, func(*sqlx.Tx) error {
+		inner = db.InTx(ctx, func(*sqlx.Tx) error { return nil })
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if inner == nil || !strings.Contains(inner.Error(), "locked") {
+		t.Fatalf("nested transaction gave %v, want a locked error", inner)
+	}
+	// The lock is free again.
+	if err := db.InTx(ctx, func(*sqlx.Tx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
 }
