@@ -41,6 +41,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/go-json-experiment/json/jsontext"
+
 	"github.com/abusegw/abusegw/normalizer"
 )
 
@@ -61,6 +63,8 @@ type Reader struct {
 	br   *bufio.Reader
 	mode mode
 	line int // JSON lines: the line last read
+	// lineDec decodes each line (reused: Reset keeps its buffers)
+	lineDec *jsontext.Decoder
 
 	// array and stream modes
 	dec   *json.Decoder
@@ -203,13 +207,16 @@ func (r *Reader) nextLine() (normalizer.Event, error) {
 		if len(line) == 0 {
 			continue
 		}
-		var m map[string]any
-		dec := json.NewDecoder(bytes.NewReader(line))
-		dec.UseNumber()
-		if err := dec.Decode(&m); err != nil {
+		if r.lineDec == nil {
+			r.lineDec = jsontext.NewDecoder(bytes.NewReader(line), lineOptions...)
+		} else {
+			r.lineDec.Reset(bytes.NewReader(line), lineOptions...)
+		}
+		m, err := decodeObject(r.lineDec)
+		if err != nil {
 			return normalizer.Event{}, r.rowErr(r.line, "", fmt.Errorf("not a JSON object: %w", err))
 		}
-		if dec.More() {
+		if _, err := r.lineDec.ReadToken(); err != io.EOF {
 			return normalizer.Event{}, r.rowErr(r.line, "", errors.New("more than one JSON value on the line"))
 		}
 		return r.event(m, r.line)

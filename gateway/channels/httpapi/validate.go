@@ -2,10 +2,11 @@ package httpapi
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // errEmpty is an empty request body.
@@ -104,38 +105,52 @@ func validateEvents(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	dec := json.NewDecoder(br)
-	var ev json.RawMessage
+	// jsontext checks each event's syntax without building it (the
+	// pipeline decodes it later); options as encoding/json's leniency.
+	dec := jsontext.NewDecoder(br, jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
 	switch first {
 	case '[':
-		if _, err := dec.Token(); err != nil {
+		if _, err := dec.ReadToken(); err != nil {
 			return fmt.Errorf("malformed JSON: %w", err)
 		}
-		for i := 1; dec.More(); i++ {
-			if err := dec.Decode(&ev); err != nil {
+		for i := 1; ; i++ {
+			switch dec.PeekKind() {
+			case ']':
+				if _, err := dec.ReadToken(); err != nil {
+					return fmt.Errorf("malformed JSON at the end of the array: %w", err)
+				}
+				if _, err := dec.ReadToken(); err != io.EOF {
+					return errors.New("malformed JSON: more after the array")
+				}
+				return nil
+			case '{':
+				if _, err := dec.ReadValue(); err != nil {
+					return fmt.Errorf("event %d of the array: %w", i, jsonErr(err))
+				}
+			case 0: // an error, or the body ends
+				_, err := dec.ReadToken()
+				if errors.Is(err, io.ErrUnexpectedEOF) {
+					return errors.New("malformed JSON at the end of the array: the body ends inside it")
+				}
 				return fmt.Errorf("event %d of the array: %w", i, jsonErr(err))
-			}
-			if ev[0] != '{' {
+			default:
 				return fmt.Errorf("event %d of the array: not a JSON object", i)
 			}
 		}
-		if _, err := dec.Token(); err != nil {
-			return fmt.Errorf("malformed JSON at the end of the array: %w", err)
-		}
-		if _, err := dec.Token(); err != io.EOF {
-			return errors.New("malformed JSON: more after the array")
-		}
-		return nil
 	case '{':
 		for i := 1; ; i++ {
-			err := dec.Decode(&ev)
-			if err == io.EOF {
-				return nil
-			}
-			if err != nil {
+			switch dec.PeekKind() {
+			case '{':
+				if _, err := dec.ReadValue(); err != nil {
+					return fmt.Errorf("event %d: %w", i, jsonErr(err))
+				}
+			case 0:
+				_, err := dec.ReadToken()
+				if err == io.EOF {
+					return nil
+				}
 				return fmt.Errorf("event %d: %w", i, jsonErr(err))
-			}
-			if ev[0] != '{' {
+			default:
 				return fmt.Errorf("event %d: not a JSON object", i)
 			}
 		}
@@ -145,7 +160,7 @@ func validateEvents(r io.Reader) error {
 
 // jsonErr names what was expected where the decoder says so tersely.
 func jsonErr(err error) error {
-	if err == io.ErrUnexpectedEOF {
+	if errors.Is(err, io.ErrUnexpectedEOF) {
 		return errors.New("malformed JSON: the body ends inside it")
 	}
 	return fmt.Errorf("malformed JSON: %w", err)
