@@ -183,6 +183,11 @@ func (p *Pipeline) Process(ctx context.Context, reportID int64) (Summary, error)
 		return err
 	})
 	if err != nil {
+		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+			// The driver's error (lib/pq: "bad connection") is what the
+			// cancellation did to the statement it interrupted.
+			err = fmt.Errorf("processing report %d: %w (%v)", reportID, cerr, err)
+		}
 		return Summary{}, err
 	}
 	if sum.Reports > 0 {

@@ -215,24 +215,46 @@ func parseURL(rawURL string, opts Options) (Dialect, string, string, error) {
 	}
 }
 
+// lockWrites waits for this process's turn to write (SQLite; on PostgreSQL
+// it returns at once) and returns the function that ends it.
+func (db *DB) lockWrites(ctx context.Context) (release func(), err error) {
+	if db.writeLock == nil {
+		return func() {}, nil
+	}
+	// As long as SQLite's busy timeout, after which SQLite would have failed
+	// too (a write begun inside a transaction of the same goroutine ends
+	// here).
+	t := time.NewTimer(db.busy)
+	defer t.Stop()
+	select {
+	case db.writeLock <- struct{}{}:
+		return func() { <-db.writeLock }, nil
+	case <-t.C:
+		return nil, fmt.Errorf("database is locked by this process for more than %v", db.busy)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// ExecContext runs one statement outside a transaction. On SQLite it waits
+// for its turn with InTx's transactions (see writeLock).
+func (db *DB) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	release, err := db.lockWrites(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("running a statement: %w", err)
+	}
+	defer release()
+	return db.DB.ExecContext(ctx, query, args...)
+}
+
 // InTx runs fn in a transaction and commits it, or rolls it back when fn
 // returns an error or panics.
 func (db *DB) InTx(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error) {
-	if db.writeLock != nil {
-		// As long as SQLite's busy timeout, after which BEGIN would have
-		// failed too (a transaction begun inside another one ends here).
-		t := time.NewTimer(db.busy)
-		select {
-		case db.writeLock <- struct{}{}:
-			t.Stop()
-		case <-t.C:
-			return fmt.Errorf("beginning transaction: database is locked by this process for more than %v", db.busy)
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("beginning transaction: %w", ctx.Err())
-		}
-		defer func() { <-db.writeLock }()
+	release, err := db.lockWrites(ctx)
+	if err != nil {
+		return fmt.Errorf("beginning transaction: %w", err)
 	}
+	defer release()
 	tx, err := db.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("beginning transaction: %w", err)

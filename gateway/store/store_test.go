@@ -261,8 +261,9 @@ func TestInTxRollsBack(t *testing.T) {
 }
 
 // TestSQLiteNestedTxFails: a transaction begun inside another one on SQLite
-// cannot get the write lock; InTx says so after the busy timeout instead of
-// waiting for ever.
+// cannot get the write lock; InTx (and ExecContext) say so after the busy
+// timeout, from this process's queue of writers, instead of waiting for
+// ever.
 func TestSQLiteNestedTxFails(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -271,15 +272,18 @@ func TestSQLiteNestedTxFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	var inner error
+	var inner, exec error
 	if err := db.InTx(ctx, func(*sqlx.Tx) error {
 		inner = db.InTx(ctx, func(*sqlx.Tx) error { return nil })
+		_, exec = db.ExecContext(ctx, `CREATE TABLE t (x INTEGER)`)
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if inner == nil || !strings.Contains(inner.Error(), "locked") {
-		t.Fatalf("nested transaction gave %v, want a locked error", inner)
+	for _, err := range []error{inner, exec} {
+		if err == nil || !strings.Contains(err.Error(), "locked by this process") {
+			t.Errorf("write inside a transaction gave %v, want a locked error", err)
+		}
 	}
 	// The lock is free again.
 	if err := db.InTx(ctx, func(*sqlx.Tx) error { return nil }); err != nil {
