@@ -163,6 +163,21 @@ func (p *Pipeline) ProcessPending(ctx context.Context) (Summary, error) {
 // transaction. A report already processed is left alone (Summary.Reports is
 // then 0).
 func (p *Pipeline) Process(ctx context.Context, reportID int64) (Summary, error) {
+	for attempt := 1; ; attempt++ {
+		sum, err := p.processOnce(ctx, reportID)
+		if !store.Retryable(err) || attempt == maxAttempts {
+			return sum, err
+		}
+		// Rolled back whole: run it again from the stored report.
+		p.log.Warn("report met another transaction, processing it again", "report", reportID, "attempt", attempt, "err", err)
+	}
+}
+
+// maxAttempts bounds how often Process runs a report whose transaction
+// PostgreSQL gave up (store.Retryable).
+const maxAttempts = 5
+
+func (p *Pipeline) processOnce(ctx context.Context, reportID int64) (Summary, error) {
 	var sum Summary
 	var perr *processError
 	start := time.Now()

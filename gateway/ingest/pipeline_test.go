@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -642,4 +644,74 @@ func TestConcurrentProcessOfOneReport(t *testing.T) {
 			t.Errorf("the first event is stored %d times", n)
 		}
 	})
+}
+
+// TestDeadlockedReportIsProcessedAgain: on PostgreSQL a report's
+// transaction that deadlocks with another one is rolled back by the server;
+// Process runs it again and the report is applied once.
+func TestDeadlockedReportIsProcessedAgain(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t, store.Postgres)
+	ctx := context.Background()
+	h := newHarness(t, db, defaultSetup())
+	h.ingestFile("scan_dns.csv")
+	acme := h.cases()["acme/dns-open-resolver"].ID
+	h.clock.Set(day0.Add(23 * time.Hour))
+	rows, _, _ := day2(t)
+	st, err := h.pipe.Store(ctx, ingest.Source{Channel: "file", Name: "2018-04-15-scan_dns.csv"}, bytes.NewReader(dnsReport(t, rows)))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The other transaction holds acme's case, which the report updates;
+	// its long deadlock_timeout makes the report's transaction the one
+	// PostgreSQL gives up.
+	other, err := db.BeginTxx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Rollback()
+	for _, q := range []string{`SET LOCAL deadlock_timeout = '30s'`, `UPDATE cases SET id = id WHERE id = ` + strconv.FormatInt(acme, 10)} {
+		if _, err := other.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type result struct {
+		sum ingest.Summary
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		sum, err := h.pipe.Process(ctx, st.ID)
+		done <- result{sum, err}
+	}()
+	// Once the report waits for the case, the other transaction asks for
+	// the report's row, which the report has claimed: a deadlock.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var waiting int
+		if err := db.GetContext(ctx, &waiting, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the report never waited for the case")
+		}
+		runtime.Gosched()
+	}
+	if _, err := other.ExecContext(ctx, db.Rebind(`UPDATE reports SET id = id WHERE id = ?`), st.ID); err != nil {
+		t.Fatalf("the other transaction: %v", err)
+	}
+	if err := other.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.err != nil || r.sum.Reports != 1 || r.sum.Events != len(rows) {
+		t.Fatalf("Process gave %+v, %v; want the report's %d events once", r.sum, r.err, len(rows))
+	}
+	if n := h.count("events", "report_id = ?", st.ID); n != len(rows) {
+		t.Errorf("%d events stored, want %d", n, len(rows))
+	}
 }
