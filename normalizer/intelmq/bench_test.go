@@ -14,11 +14,11 @@ import (
 // go test -run '^$' -bench Read ./normalizer/intelmq/
 func BenchmarkRead(b *testing.B) {
 	var one bytes.Buffer
-	lines, err := os.ReadFile(filepath.Join("testdata", "events.txt"))
+	fixture, err := os.ReadFile(filepath.Join("testdata", "events.txt"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	one.Write(lines)
+	one.Write(fixture)
 	// The documentation's events are single pretty-printed objects.
 	for _, f := range []string{"docs-user-intro.event.json", "docs-user-bots-udp-output.event.json"} {
 		data, err := os.ReadFile(filepath.Join("testdata", f))
@@ -34,21 +34,31 @@ func BenchmarkRead(b *testing.B) {
 	for body.Len() < 1<<20 {
 		body.Write(one.Bytes())
 	}
-	data := body.Bytes()
-	b.SetBytes(int64(len(data)))
-	n := 0
-	for b.Loop() {
-		r := NewReader(bytes.NewReader(data), "bench.json")
-		for {
-			_, err := r.Next()
-			if err == io.EOF {
-				break
+	lines := body.Bytes()
+	// The same events as one JSON array (what a script posts in one go).
+	array := append([]byte("[\n"), bytes.ReplaceAll(bytes.TrimSpace(lines), []byte("\n"), []byte(",\n"))...)
+	array = append(array, "\n]\n"...)
+	for _, bc := range []struct {
+		name string
+		data []byte
+	}{{"lines", lines}, {"array", array}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(bc.data)))
+			n := 0
+			for b.Loop() {
+				r := NewReader(bytes.NewReader(bc.data), "bench.json")
+				for {
+					_, err := r.Next()
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+					n++
+				}
 			}
-			if err != nil {
-				b.Fatal(err)
-			}
-			n++
-		}
+			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
+		})
 	}
-	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
 }

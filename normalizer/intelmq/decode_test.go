@@ -75,3 +75,77 @@ func FuzzDecodeObject(f *testing.F) {
 		}
 	})
 }
+
+// decodeAllV1 decodes a body in the array or stream shape with
+// encoding/json, as the reader did before jsontext: the values, or false
+// when the body is not valid JSON of that shape.
+func decodeAllV1(body []byte) ([]any, bool) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) > 0 && trimmed[0] == '[' {
+		var vs []any
+		if err := dec.Decode(&vs); err != nil || len(bytes.TrimSpace(body[dec.InputOffset():])) > 0 {
+			return nil, false
+		}
+		return vs, true
+	}
+	var vs []any
+	for {
+		var v any
+		err := dec.Decode(&v)
+		if err != nil {
+			return vs, err.Error() == "EOF"
+		}
+		vs = append(vs, v)
+	}
+}
+
+// FuzzValueModes: in the array and stream shapes the reader gives, for a
+// body encoding/json decodes, the events encoding/json's values give.
+func FuzzValueModes(f *testing.F) {
+	for _, s := range []string{
+		"[\n" + `{"source.ip":"192.0.2.1","classification.type":"c&c"},` + "\n" + `"x",` + "\n" + `{"source":{"ip":"2001:db8::1","port":25}}` + "\n]\n",
+		"{\n \"source.ip\": \"192.0.2.1\"\n}\n{\n \"source.ip\": \"192.0.2.2\", \"extra\": {\"n\": 1.5}\n}\n",
+		`[{"source.ip":"192.0.2.1"}, 1, null, [2], {"feed.accuracy": 50}]`,
+		"{\"source.ip\":\n \"192.0.2.1\"} 3 {\"source.asn\": 64496}",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		// The shapes detect gives these names (JSON lines are
+		// FuzzDecodeObject's).
+		trimmed := bytes.TrimLeft(body, " \t\r\n")
+		if len(trimmed) == 0 || (trimmed[0] != '[' && trimmed[0] != '{') {
+			return
+		}
+		if trimmed[0] == '{' {
+			if i := bytes.IndexByte(trimmed, '\n'); (i >= 0 && json.Valid(trimmed[:i])) || (i < 0 && json.Valid(trimmed)) {
+				return
+			}
+		}
+		vs, ok := decodeAllV1(body)
+		if !ok || len(vs) == 0 {
+			return
+		}
+		r := NewReader(bytes.NewReader(body), "fuzz")
+		ref := &Reader{file: "fuzz"}
+		for i, v := range vs {
+			ev, err := r.Next()
+			m, isObj := v.(map[string]any)
+			if !isObj {
+				if err == nil {
+					t.Fatalf("%q: value %d is not an object, read as %v", body, i, ev.Fields)
+				}
+				continue
+			}
+			want, wantErr := ref.event(m, 0)
+			if (err != nil) != (wantErr != nil) || !reflect.DeepEqual(ev.Fields, want.Fields) {
+				t.Fatalf("%q: value %d read as %v, %v; want %v, %v", body, i, ev.Fields, err, want.Fields, wantErr)
+			}
+		}
+		if _, err := r.Next(); err.Error() != "EOF" {
+			t.Fatalf("%q: after the %d values: %v", body, len(vs), err)
+		}
+	})
+}

@@ -67,7 +67,7 @@ type Reader struct {
 	lineDec *jsontext.Decoder
 
 	// array and stream modes
-	dec   *json.Decoder
+	dec   *jsontext.Decoder
 	track *lineTracker
 	done  bool
 	err   error // sticky error that ends the report
@@ -138,7 +138,7 @@ func (r *Reader) detect() error {
 	case '[':
 		r.mode = modeArray
 		r.startDecoder()
-		if _, err := r.dec.Token(); err != nil {
+		if _, err := r.dec.ReadToken(); err != nil {
 			return fmt.Errorf("reading IntelMQ events: %w", err)
 		}
 		return nil
@@ -162,8 +162,7 @@ func (r *Reader) detect() error {
 
 func (r *Reader) startDecoder() {
 	r.track = &lineTracker{r: r.br, line: r.line + 1}
-	r.dec = json.NewDecoder(r.track)
-	r.dec.UseNumber()
+	r.dec = jsontext.NewDecoder(r.track, lineOptions...)
 }
 
 // skipBOMAndSpace drops a UTF-8 byte order mark and leading white space and
@@ -251,26 +250,28 @@ func (r *Reader) nextValue() (normalizer.Event, error) {
 	if r.done {
 		return normalizer.Event{}, io.EOF
 	}
-	if !r.dec.More() {
-		if r.mode == modeArray {
-			if _, err := r.dec.Token(); err != nil { // the closing ']'
-				return normalizer.Event{}, fmt.Errorf("reading %s: %w", r.name(), err)
-			}
-			if _, err := r.dec.Token(); err != io.EOF {
-				return normalizer.Event{}, fmt.Errorf("reading %s: data after the JSON array", r.name())
-			}
-		} else if _, err := r.dec.Token(); err != io.EOF {
-			if err == nil {
-				err = errors.New("unexpected data")
-			}
+	switch k := r.dec.PeekKind(); {
+	case r.mode == modeArray && k == ']':
+		if _, err := r.dec.ReadToken(); err != nil {
 			return normalizer.Event{}, fmt.Errorf("reading %s: %w", r.name(), err)
+		}
+		if _, err := r.dec.ReadToken(); err != io.EOF {
+			return normalizer.Event{}, fmt.Errorf("reading %s: data after the JSON array", r.name())
 		}
 		r.done = true
 		return normalizer.Event{}, io.EOF
+	case r.mode == modeStream && k == 0:
+		// The end, or what is not JSON.
+		_, err := r.dec.ReadToken()
+		if err == io.EOF {
+			r.done = true
+			return normalizer.Event{}, io.EOF
+		}
+		return normalizer.Event{}, fmt.Errorf("reading %s: line %d: %w", r.name(), r.track.lineOfValue(r.dec.InputOffset()), err)
 	}
 	start := r.dec.InputOffset()
-	var v any
-	if err := r.dec.Decode(&v); err != nil {
+	v, err := decodeValue(r.dec)
+	if err != nil {
 		line := r.track.lineOfValue(start)
 		return normalizer.Event{}, fmt.Errorf("reading %s: line %d: %w", r.name(), line, err)
 	}
