@@ -74,7 +74,7 @@ type DB struct {
 	// soon as the lock is free, where SQLite's busy handler would poll it
 	// with sleeps of up to 100 ms. nil on PostgreSQL.
 	writeLock chan struct{}
-	busy      time.Duration // how long InTx waits for writeLock
+	busy      time.Duration // how long a writer waits for writeLock
 }
 
 // Close closes the kept statements and the pool.
