@@ -281,7 +281,11 @@ func (d *Dispatcher) claim(ctx context.Context) ([]Row, error) {
 	}
 	args = append(args, d.cfg.Batch)
 	var ids []int64
-	if err := d.db.SelectContext(ctx, &ids, d.db.Rebind(q), args...); err != nil {
+	// In a transaction of its own so that on SQLite it queues with the
+	// process's other writers (store.DB.InTx).
+	if err := d.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		return tx.SelectContext(ctx, &ids, tx.Rebind(q), args...)
+	}); err != nil {
 		return nil, fmt.Errorf("claiming outbox operations: %w", err)
 	}
 	if len(ids) == 0 {
