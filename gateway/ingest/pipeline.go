@@ -198,11 +198,6 @@ func (p *Pipeline) processOnce(ctx context.Context, reportID int64) (Summary, er
 		return err
 	})
 	if err != nil {
-		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
-			// The driver's error (lib/pq: "bad connection") is what the
-			// cancellation did to the statement it interrupted.
-			err = fmt.Errorf("processing report %d: %w (%v)", reportID, cerr, err)
-		}
 		return Summary{}, err
 	}
 	if sum.Reports > 0 {
@@ -225,7 +220,6 @@ type opened struct {
 	info auto.Info
 	// openErr is why the report could not be opened; chunks is then nil.
 	openErr error
-	now     time.Time // the time of storing
 	chunks  <-chan *chunk
 	stop    context.CancelFunc
 	raw     io.Closer
@@ -245,7 +239,7 @@ func (p *Pipeline) open(ctx context.Context, reportID int64) (*opened, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := &opened{id: reportID, raw: raw, now: p.now(), stop: func() {}}
+	o := &opened{id: reportID, raw: raw, stop: func() {}}
 	opts := p.norm
 	opts.Filename = rep.Name
 	reader, info, err := auto.Open(raw, opts)
@@ -255,7 +249,7 @@ func (p *Pipeline) open(ctx context.Context, reportID int64) (*opened, error) {
 		return o, nil
 	}
 	pctx, stop := context.WithCancel(ctx)
-	o.chunks, o.stop = p.produce(pctx, reader, reportID, rep.ReceivedAt.UTC(), o.now), stop
+	o.chunks, o.stop = p.produce(pctx, reader, reportID, rep.ReceivedAt.UTC(), p.now()), stop
 	return o, nil
 }
 
@@ -318,7 +312,6 @@ func (p *Pipeline) process(ctx context.Context, tx *sqlx.Tx, o *opened) (Summary
 
 	session := p.agg.Begin(p.db, tx)
 	w := newEventWriter(tx, p.db.Stmts(tx), reportID)
-	chunks := o.chunks
 	var lastErr string
 	// Where the time went, for the debug log: the database work on this
 	// goroutine, and how long it waited for the reading side.
@@ -328,7 +321,7 @@ func (p *Pipeline) process(ctx context.Context, tx *sqlx.Tx, o *opened) (Summary
 		p.log.Debug("report stages", "report", reportID, "events", sum.Events, "total", time.Since(st.start),
 			"waiting_for_events", st.wait, "cases", st.cases, "storing_events", st.events, "finishing_cases", st.finish)
 	}()
-	for c := range chunks {
+	for c := range o.chunks {
 		st.wait += st.lap()
 		if c.err != nil {
 			return sum, c.err

@@ -269,12 +269,22 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error) 
 		}
 	}()
 	if err = fn(tx); err != nil {
-		return err
+		return canceled(ctx, err)
 	}
 	if err = tx.Commit(); err != nil {
-		return fmt.Errorf("committing transaction: %w", err)
+		return canceled(ctx, fmt.Errorf("committing transaction: %w", err))
 	}
 	return nil
+}
+
+// canceled says that ctx ended when err is what that did to the statement
+// it interrupted (lib/pq answers "driver: bad connection"), so that callers
+// can tell a cancellation from a database failure.
+func canceled(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		return fmt.Errorf("%w (%v)", cerr, err)
+	}
+	return err
 }
 
 // Time normalizes t for storage: UTC, microsecond precision (PostgreSQL's),

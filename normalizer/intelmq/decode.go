@@ -3,13 +3,21 @@ package intelmq
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 
 	"github.com/go-json-experiment/json/jsontext"
 )
 
-// lineOptions make jsontext read a line as encoding/json does: a repeated
+// jsonOptions make jsontext read events as encoding/json does: a repeated
 // name keeps its last value, invalid UTF-8 becomes U+FFFD.
-var lineOptions = []jsontext.Options{jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)}
+var jsonOptions = []jsontext.Options{jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)}
+
+// NewJSONDecoder returns a jsontext decoder of r as lenient as the Reader:
+// what checks a body before it is stored (the HTTP API) accepts what the
+// Reader will read.
+func NewJSONDecoder(r io.Reader) *jsontext.Decoder {
+	return jsontext.NewDecoder(r, jsonOptions...)
+}
 
 // decodeObject reads one JSON object from dec into the shape encoding/json
 // gives with UseNumber (map[string]any, []any, string, json.Number, bool,

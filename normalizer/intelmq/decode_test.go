@@ -3,24 +3,26 @@ package intelmq
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"reflect"
 	"testing"
-
-	"github.com/go-json-experiment/json/jsontext"
 )
 
 // decodeLine is how nextLine decodes a line: one object and nothing after.
 func decodeLine(line []byte) (map[string]any, bool) {
-	dec := jsontext.NewDecoder(bytes.NewReader(line), lineOptions...)
+	dec := NewJSONDecoder(bytes.NewReader(line))
 	m, err := decodeObject(dec)
 	if err != nil {
 		return nil, false
 	}
-	if _, err := dec.ReadToken(); err == nil || err.Error() != "EOF" {
+	if _, err := dec.ReadToken(); err != io.EOF {
 		return nil, false
 	}
 	return m, true
 }
+
+// jsonSpace is JSON's white space (bytes.TrimSpace would also take \v).
+const jsonSpace = " \t\r\n"
 
 // decodeLineV1 is what nextLine did with encoding/json, but strict about
 // what follows the object (its More let a closing bracket through).
@@ -28,7 +30,7 @@ func decodeLineV1(line []byte) (map[string]any, bool) {
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.UseNumber()
 	var m map[string]any
-	if err := dec.Decode(&m); err != nil || m == nil || len(bytes.TrimSpace(line[dec.InputOffset():])) > 0 {
+	if err := dec.Decode(&m); err != nil || m == nil || len(bytes.Trim(line[dec.InputOffset():], jsonSpace)) > 0 {
 		return nil, false
 	}
 	return m, true
@@ -49,6 +51,7 @@ var decodeCases = []string{
 	`{"a": tru}`,
 	`{"a": 01}`,
 	`{"a": 1,}`,
+	"{}\v",
 	``,
 }
 
@@ -85,7 +88,7 @@ func decodeAllV1(body []byte) ([]any, bool) {
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) > 0 && trimmed[0] == '[' {
 		var vs []any
-		if err := dec.Decode(&vs); err != nil || len(bytes.TrimSpace(body[dec.InputOffset():])) > 0 {
+		if err := dec.Decode(&vs); err != nil || len(bytes.Trim(body[dec.InputOffset():], jsonSpace)) > 0 {
 			return nil, false
 		}
 		return vs, true
@@ -95,7 +98,7 @@ func decodeAllV1(body []byte) ([]any, bool) {
 		var v any
 		err := dec.Decode(&v)
 		if err != nil {
-			return vs, err.Error() == "EOF"
+			return vs, err == io.EOF
 		}
 		vs = append(vs, v)
 	}
@@ -144,7 +147,7 @@ func FuzzValueModes(f *testing.F) {
 				t.Fatalf("%q: value %d read as %v, %v; want %v, %v", body, i, ev.Fields, err, want.Fields, wantErr)
 			}
 		}
-		if _, err := r.Next(); err.Error() != "EOF" {
+		if _, err := r.Next(); err != io.EOF {
 			t.Fatalf("%q: after the %d values: %v", body, len(vs), err)
 		}
 	})

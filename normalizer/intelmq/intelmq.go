@@ -63,11 +63,11 @@ type Reader struct {
 	br   *bufio.Reader
 	mode mode
 	line int // JSON lines: the line last read
-	// lineDec decodes each line (reused: Reset keeps its buffers)
-	lineDec *jsontext.Decoder
+	// dec decodes the input (array and stream modes) or each line in turn
+	// (JSON lines: Reset keeps its buffers).
+	dec *jsontext.Decoder
 
 	// array and stream modes
-	dec   *jsontext.Decoder
 	track *lineTracker
 	done  bool
 	err   error // sticky error that ends the report
@@ -162,7 +162,7 @@ func (r *Reader) detect() error {
 
 func (r *Reader) startDecoder() {
 	r.track = &lineTracker{r: r.br, line: r.line + 1}
-	r.dec = jsontext.NewDecoder(r.track, lineOptions...)
+	r.dec = NewJSONDecoder(r.track)
 }
 
 // skipBOMAndSpace drops a UTF-8 byte order mark and leading white space and
@@ -206,16 +206,16 @@ func (r *Reader) nextLine() (normalizer.Event, error) {
 		if len(line) == 0 {
 			continue
 		}
-		if r.lineDec == nil {
-			r.lineDec = jsontext.NewDecoder(bytes.NewReader(line), lineOptions...)
+		if r.dec == nil {
+			r.dec = NewJSONDecoder(bytes.NewReader(line))
 		} else {
-			r.lineDec.Reset(bytes.NewReader(line), lineOptions...)
+			r.dec.Reset(bytes.NewReader(line), jsonOptions...)
 		}
-		m, err := decodeObject(r.lineDec)
+		m, err := decodeObject(r.dec)
 		if err != nil {
 			return normalizer.Event{}, r.rowErr(r.line, "", fmt.Errorf("not a JSON object: %w", err))
 		}
-		if _, err := r.lineDec.ReadToken(); err != io.EOF {
+		if _, err := r.dec.ReadToken(); err != io.EOF {
 			return normalizer.Event{}, r.rowErr(r.line, "", errors.New("more than one JSON value on the line"))
 		}
 		return r.event(m, r.line)

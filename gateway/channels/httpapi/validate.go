@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/go-json-experiment/json/jsontext"
+	"github.com/abusegw/abusegw/normalizer/intelmq"
 )
 
 // errEmpty is an empty request body.
@@ -106,8 +106,8 @@ func validateEvents(r io.Reader) error {
 		return err
 	}
 	// jsontext checks each event's syntax without building it (the
-	// pipeline decodes it later); options as encoding/json's leniency.
-	dec := jsontext.NewDecoder(br, jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	// pipeline decodes it later), as leniently as the pipeline reads it.
+	dec := intelmq.NewJSONDecoder(br)
 	switch first {
 	case '[':
 		if _, err := dec.ReadToken(); err != nil {
