@@ -38,6 +38,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -351,9 +352,24 @@ func addFields(ev *normalizer.Event, prefix string, m map[string]any, depth int)
 	if depth > maxDepth {
 		return &normalizer.FieldError{Field: strings.TrimSuffix(prefix, "."), Value: "…", Err: errors.New("nested too deeply")}
 	}
+	// A field may come both flat and inside an object ("source.ip" and
+	// {"source": {"ip": …}}, "extra.x" and {"extra": {"x": …}}): objects go
+	// last, in key order, so that the same event ends the same every time
+	// (the object's value wins), not as the map's order falls.
+	var objects []string
 	for k, v := range m {
 		key := prefix + k
+		if _, isObject := v.(map[string]any); isObject || key == "extra" {
+			objects = append(objects, k)
+			continue
+		}
 		if err := addField(ev, key, v, depth); err != nil {
+			return err
+		}
+	}
+	slices.Sort(objects)
+	for _, k := range objects {
+		if err := addField(ev, prefix+k, m[k], depth); err != nil {
 			return err
 		}
 	}

@@ -264,3 +264,19 @@ func TestNotAnEvent(t *testing.T) {
 		t.Fatalf("err %v rows %v", err, rows)
 	}
 }
+
+// TestFieldGivenTwice: a field given flat and inside an object ends the
+// same every time (the object's value), whatever the map's order.
+func TestFieldGivenTwice(t *testing.T) {
+	t.Parallel()
+	in := `{"source.ip":"192.0.2.1","source":{"ip":"192.0.2.2"},"extra.x":"flat","extra":{"x":"object"}}`
+	for range 20 { // a map's order would pick either about half the time
+		evs, rows, err := readAll(t, NewReader(strings.NewReader(in), ""))
+		if err != nil || len(rows) > 0 || len(evs) != 1 {
+			t.Fatalf("err %v rows %v events %d", err, rows, len(evs))
+		}
+		if ip, x := evs[0].Fields["source.ip"], evs[0].Fields["extra.x"]; ip != "192.0.2.2" || x != "object" {
+			t.Fatalf("source.ip %v, extra.x %v; want the objects' values", ip, x)
+		}
+	}
+}
