@@ -77,7 +77,7 @@ func checks(cfg *config.Config) ([]check, func()) {
 		name: "database",
 		run: func(ctx context.Context) error {
 			var err error
-			db, err = app.OpenDB(ctx, cfg)
+			db, err = app.OpenDB(ctx, cfg, nil)
 			if err != nil {
 				return err
 			}

@@ -182,7 +182,7 @@ func openReadyDB(ctx context.Context, e *env, g *globals) (*config.Config, *stor
 	if err != nil {
 		return nil, nil, err
 	}
-	db, err := app.OpenDB(ctx, cfg)
+	db, err := app.OpenDB(ctx, cfg, newLogger(cfg, e.stderr))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -18,7 +18,7 @@ func newMigrateCmd(e *env, g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			db, err := app.OpenDB(cmd.Context(), cfg)
+			db, err := app.OpenDB(cmd.Context(), cfg, newLogger(cfg, e.stderr))
 			if err != nil {
 				return err
 			}

@@ -22,7 +22,7 @@ func withRuntime(ctx context.Context, e *env, g *globals, fn func(cfg *config.Co
 		return err
 	}
 	logger := newLogger(cfg, e.stderr)
-	db, err := app.OpenDB(ctx, cfg)
+	db, err := app.OpenDB(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}

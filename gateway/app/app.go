@@ -33,8 +33,9 @@ type Options struct {
 	OnListen func(net.Addr)
 }
 
-// OpenDB opens the configured database.
-func OpenDB(ctx context.Context, cfg *config.Config) (*store.DB, error) {
+// OpenDB opens the configured database; logger (nil: none) receives what
+// goes wrong in its background work.
+func OpenDB(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*store.DB, error) {
 	u, err := cfg.DatabaseURL()
 	if err != nil {
 		return nil, err
@@ -43,13 +44,14 @@ func OpenDB(ctx context.Context, cfg *config.Config) (*store.DB, error) {
 		BusyTimeout:    cfg.Database.BusyTimeout,
 		MaxOpenConns:   cfg.Database.MaxOpenConns,
 		ConnectTimeout: cfg.Database.ConnectTimeout,
+		Logger:         logger,
 	})
 }
 
 // Serve runs the gateway until ctx is done, then lets in-flight requests
 // finish (up to http.shutdown_timeout) and closes the database.
 func Serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Options) (err error) {
-	db, err := OpenDB(ctx, cfg)
+	db, err := OpenDB(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}

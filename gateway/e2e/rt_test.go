@@ -153,7 +153,7 @@ desk:
 	// run is one `abusegw ingest` followed by one `abusegw dispatch`.
 	run := func() {
 		t.Helper()
-		db, err := app.OpenDB(ctx, cfg)
+		db, err := app.OpenDB(ctx, cfg, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
