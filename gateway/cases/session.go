@@ -116,7 +116,7 @@ type ipState struct {
 func (a *Aggregator) Begin(db *store.DB, tx *sqlx.Tx) *Session {
 	now := a.Now()
 	return &Session{
-		a: a, tx: tx, st: newStmtCache(tx, db.Stmts(tx)), now: now, nowArg: db.Dialect().TimeArg(now),
+		a: a, tx: tx, st: newStmtCache(tx, db.Stmts(tx), db.Dialect()), now: now, nowArg: db.Dialect().TimeArg(now),
 		customers: map[string]int64{},
 		cases:     map[string]*caseState{},
 	}
@@ -217,7 +217,7 @@ const batchRows = 500
 // learns their ids.
 func (s *Session) upsertCustomers(ctx context.Context, cs []Customer) error {
 	for len(cs) > 0 {
-		chunk := cs[:min(len(cs), batchRows)]
+		chunk := cs[:s.st.rows(len(cs), batchRows)]
 		cs = cs[len(chunk):]
 		var b strings.Builder
 		b.WriteString(`INSERT INTO customers (key, name, emails, connector, queue, language, tags, created_at, updated_at) VALUES `)
@@ -239,7 +239,7 @@ func (s *Session) upsertCustomers(ctx context.Context, cs []Customer) error {
 			ID  int64  `db:"id"`
 			Key string `db:"key"`
 		}
-		if err := s.st.batchSel(ctx, len(chunk) == batchRows, &rows, b.String(), args...); err != nil {
+		if err := s.st.batchSel(ctx, len(chunk), batchRows, &rows, b.String(), args...); err != nil {
 			return fmt.Errorf("recording %d customers: %w", len(chunk), err)
 		}
 		for _, r := range rows {
@@ -279,14 +279,14 @@ type latestCase struct {
 func (s *Session) latestCases(ctx context.Context, keys []string) (map[string]latestCase, error) {
 	out := make(map[string]latestCase, len(keys))
 	for len(keys) > 0 {
-		chunk := keys[:min(len(keys), batchRows)]
+		chunk := keys[:s.st.rows(len(keys), batchRows)]
 		keys = keys[len(chunk):]
 		args := make([]any, len(chunk))
 		for i, k := range chunk {
 			args[i] = k
 		}
 		var rows []latestCase
-		err := s.st.batchSel(ctx, len(chunk) == batchRows, &rows, `SELECT id, case_key, base_key, generation, state, resolved_at, updated_at, connector, queue, notify
+		err := s.st.batchSel(ctx, len(chunk), batchRows, &rows, `SELECT id, case_key, base_key, generation, state, resolved_at, updated_at, connector, queue, notify
 			FROM cases WHERE base_key IN (`+store.Placeholders(len(chunk))+`)`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("finding the cases of %d keys: %w", len(chunk), err)
@@ -373,7 +373,7 @@ func (s *Session) openAll(ctx context.Context, items []Item, keys []string, fres
 // createAll inserts new case rows (counters are written by Finish).
 func (s *Session) createAll(ctx context.Context, created []*caseState) error {
 	for len(created) > 0 {
-		chunk := created[:min(len(created), batchRows)]
+		chunk := created[:s.st.rows(len(created), batchRows)]
 		created = created[len(chunk):]
 		var b strings.Builder
 		b.WriteString(`INSERT INTO cases
@@ -402,7 +402,7 @@ func (s *Session) createAll(ctx context.Context, created []*caseState) error {
 			ID  int64  `db:"id"`
 			Key string `db:"case_key"`
 		}
-		if err := s.st.batchSel(ctx, len(chunk) == batchRows, &rows, b.String(), args...); err != nil {
+		if err := s.st.batchSel(ctx, len(chunk), batchRows, &rows, b.String(), args...); err != nil {
 			return fmt.Errorf("creating %d cases: %w", len(chunk), err)
 		}
 		ids := make([]any, 0, len(rows)+1)
@@ -420,7 +420,7 @@ func (s *Session) createAll(ctx context.Context, created []*caseState) error {
 			s.hist = append(s.hist, historyRow{cs.id, "", "new", "case opened"})
 		}
 		// The reference is the prefix and the id ("ABUSE-42"), known only now.
-		if _, err := s.st.batchExec(ctx, len(rows) == batchRows, `UPDATE cases SET reference = ? || '-' || CAST(id AS TEXT) WHERE id IN (`+store.Placeholders(len(rows))+`)`, ids...); err != nil {
+		if _, err := s.st.batchExec(ctx, len(rows), batchRows, `UPDATE cases SET reference = ? || '-' || CAST(id AS TEXT) WHERE id IN (`+store.Placeholders(len(rows))+`)`, ids...); err != nil {
 			return fmt.Errorf("setting references of %d cases: %w", len(rows), err)
 		}
 	}
@@ -457,7 +457,7 @@ const historyBatch = 1000
 func (s *Session) flushHistory(ctx context.Context) error {
 	rows := s.hist
 	for len(rows) > 0 {
-		chunk := rows[:min(len(rows), historyBatch)]
+		chunk := rows[:s.st.rows(len(rows), historyBatch)]
 		rows = rows[len(chunk):]
 		var b strings.Builder
 		b.WriteString(`INSERT INTO status_history (case_id, from_status, to_status, at, source, reason, created_at) VALUES `)
@@ -469,7 +469,7 @@ func (s *Session) flushHistory(ctx context.Context) error {
 			b.WriteString("(?, ?, ?, ?, 'gateway', ?, ?)")
 			args = append(args, h.caseID, h.from, h.to, s.now, h.reason, s.now)
 		}
-		if _, err := s.st.exec(ctx, b.String(), args...); err != nil {
+		if _, err := s.st.batchExec(ctx, len(chunk), historyBatch, b.String(), args...); err != nil {
 			return fmt.Errorf("recording status of %d cases: %w", len(chunk), err)
 		}
 	}
@@ -534,7 +534,7 @@ func (s *Session) flushCounters(ctx context.Context) error {
 	}
 	todo := s.order
 	for len(todo) > 0 {
-		chunk := todo[:min(len(todo), batchRows)]
+		chunk := todo[:s.st.rows(len(todo), batchRows)]
 		todo = todo[len(chunk):]
 		var b strings.Builder
 		b.WriteString(`UPDATE cases SET
@@ -564,7 +564,7 @@ func (s *Session) flushCounters(ctx context.Context) error {
 			args = append(args, cs.id, cs.events, pending, cs.first, cs.last)
 		}
 		b.WriteString(`) AS v WHERE cases.id = v.column1`)
-		if _, err := s.st.batchExec(ctx, len(chunk) == batchRows, b.String(), args...); err != nil {
+		if _, err := s.st.batchExec(ctx, len(chunk), batchRows, b.String(), args...); err != nil {
 			return fmt.Errorf("updating counters of %d cases: %w", len(chunk), err)
 		}
 	}
@@ -574,6 +574,9 @@ func (s *Session) flushCounters(ctx context.Context) error {
 // ipBatch is how many addresses one statement records (7 parameters
 // each).
 const ipBatch = 1000
+
+// ipArgs are the parameters of one address (upsertIPsSQL).
+const ipArgs = 7
 
 // flushIPs records the addresses of the session's cases (case by case,
 // each sorted), up to ipBatch in one statement; flushCounters then counts
@@ -596,16 +599,18 @@ func (s *Session) flushIPs(ctx context.Context) error {
 			return err
 		}
 	}
-	args := make([]any, 0, 7*ipBatch)
+	args := make([]any, 0, ipArgs*ipBatch)
 	n := 0
 	write := func() error {
-		if n == 0 {
-			return nil
+		rest := args
+		for n > 0 {
+			k := s.st.rows(n, ipBatch)
+			if _, err := s.st.batchExec(ctx, k, ipBatch, upsertIPsSQL(k), rest[:ipArgs*k]...); err != nil {
+				return fmt.Errorf("recording %d addresses: %w", k, err)
+			}
+			rest, n = rest[ipArgs*k:], n-k
 		}
-		if _, err := s.st.batchExec(ctx, n == ipBatch, upsertIPsSQL(n), args...); err != nil {
-			return fmt.Errorf("recording %d addresses: %w", n, err)
-		}
-		args, n = args[:0], 0
+		args = args[:0]
 		return nil
 	}
 	for _, cs := range upsert {

@@ -17,30 +17,35 @@ import (
 type stmtCache struct {
 	tx   *sqlx.Tx
 	kept *store.TxStmts
+	d    store.Dialect
 }
 
-func newStmtCache(tx *sqlx.Tx, kept *store.TxStmts) *stmtCache {
-	return &stmtCache{tx: tx, kept: kept}
+func newStmtCache(tx *sqlx.Tx, kept *store.TxStmts, d store.Dialect) *stmtCache {
+	return &stmtCache{tx: tx, kept: kept, d: d}
 }
 
 func (c *stmtCache) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	return c.kept.ExecContext(ctx, q, args...)
 }
 
-// batchSel runs a multi-row statement: with a kept statement when it is a
-// full batch (it will come again), run once otherwise (a prepared
-// statement for every remainder size would cost a round trip each on
-// PostgreSQL and be kept for nothing).
-func (c *stmtCache) batchSel(ctx context.Context, full bool, dest any, q string, args ...any) error {
-	if !full {
+// rows is how many of n remaining rows the next multi-row statement of at
+// most max rows takes: a size of the few whose statements are kept
+// (store.Dialect.BatchRows).
+func (c *stmtCache) rows(n, max int) int { return c.d.BatchRows(n, max) }
+
+// batchSel runs a multi-row statement of rows rows (from rows) with its kept
+// statement where that is worth it (store.Dialect.KeptBatch), once
+// otherwise.
+func (c *stmtCache) batchSel(ctx context.Context, rows, max int, dest any, q string, args ...any) error {
+	if !c.d.KeptBatch(rows, max) {
 		return c.tx.SelectContext(ctx, dest, c.tx.Rebind(q), args...)
 	}
 	return c.sel(ctx, dest, q, args...)
 }
 
 // batchExec is batchSel for statements without results.
-func (c *stmtCache) batchExec(ctx context.Context, full bool, q string, args ...any) (sql.Result, error) {
-	if !full {
+func (c *stmtCache) batchExec(ctx context.Context, rows, max int, q string, args ...any) (sql.Result, error) {
+	if !c.d.KeptBatch(rows, max) {
 		return c.tx.ExecContext(ctx, c.tx.Rebind(q), args...)
 	}
 	return c.exec(ctx, q, args...)

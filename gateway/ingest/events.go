@@ -42,18 +42,19 @@ type eventRow struct {
 // eventWriter batches the events of one report into multi-row INSERTs.
 type eventWriter struct {
 	tx       *sqlx.Tx
+	d        store.Dialect
 	reportID int64
 	args     []any
 	rows     int
-	kept     *store.TxStmts // for the full-batch statement
+	kept     *store.TxStmts // for the batch statements (insertSQLs)
 	// copy sends each batch with COPY (PostgreSQL), opened and completed
 	// within flush: nothing else may run on the connection meanwhile.
 	copy bool
 }
 
-func newEventWriter(tx *sqlx.Tx, kept *store.TxStmts, reportID int64) *eventWriter {
-	return &eventWriter{tx: tx, kept: kept, reportID: reportID, args: make([]any, 0, batchRows*len(eventColumns)),
-		copy: tx.DriverName() == "postgres"}
+func newEventWriter(tx *sqlx.Tx, d store.Dialect, kept *store.TxStmts, reportID int64) *eventWriter {
+	return &eventWriter{tx: tx, d: d, kept: kept, reportID: reportID, args: make([]any, 0, batchRows*len(eventColumns)),
+		copy: d == store.Postgres}
 }
 
 // Where eventArgs puts the ids that only the case work decides.
@@ -97,28 +98,44 @@ func timeArg(d store.Dialect, ev *normalizer.Event, key string) any {
 	return nil
 }
 
-// fullInsertSQL stores a full batch of events.
-var fullInsertSQL = insertSQL(batchRows)
+// insertSQLs are the batch statements of SQLite by their rows, one for each
+// size store.Dialect.BatchRows gives: parsing a statement of 11,000
+// parameters costs about as much as running it, so each is prepared once
+// per connection and kept, and the last events of a report go in a few of
+// them rather than in a statement of their own count.
+var insertSQLs = func() map[int]string {
+	m := map[int]string{batchRows: insertSQL(batchRows)}
+	for k := 1; k < batchRows; k *= 2 {
+		m[k] = insertSQL(k)
+	}
+	return m
+}()
 
 func (w *eventWriter) flush(ctx context.Context) error {
 	if w.rows == 0 {
 		return nil
 	}
-	var err error
-	switch {
-	case w.copy:
-		err = w.copyIn(ctx)
-	case w.rows == batchRows:
-		// Parsing a statement of 11,000 parameters costs about as much as
-		// running it (SQLite): it is prepared once per connection and kept.
-		_, err = w.kept.ExecContext(ctx, fullInsertSQL, w.args...)
-	default:
-		_, err = w.tx.ExecContext(ctx, w.tx.Rebind(insertSQL(w.rows)), w.args...)
+	if w.copy {
+		if err := w.copyIn(ctx); err != nil {
+			return fmt.Errorf("storing %d events of report %d: %w", w.rows, w.reportID, err)
+		}
+		w.args, w.rows = w.args[:0], 0
+		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("storing %d events of report %d: %w", w.rows, w.reportID, err)
+	n := len(eventColumns)
+	rest := w.args
+	for w.rows > 0 {
+		k := w.d.BatchRows(w.rows, batchRows)
+		q, ok := insertSQLs[k]
+		if !ok {
+			return fmt.Errorf("storing events of report %d: no statement for %d rows", w.reportID, k)
+		}
+		if _, err := w.kept.ExecContext(ctx, q, rest[:n*k]...); err != nil {
+			return fmt.Errorf("storing %d events of report %d: %w", k, w.reportID, err)
+		}
+		rest, w.rows = rest[n*k:], w.rows-k
 	}
-	w.args, w.rows = w.args[:0], 0
+	w.args = w.args[:0]
 	return nil
 }
 
@@ -142,10 +159,15 @@ func (w *eventWriter) copyIn(ctx context.Context) error {
 	return st.Close()
 }
 
+// insertSQL is SQLite's statement of rows events. OR FAIL: a multi-row
+// INSERT that may abort halfway makes SQLite keep a statement journal, to
+// undo the rows it had written (a temporary file once past 64 KiB); one
+// that fails stops where it is, and the report's transaction, which fails
+// with it, rolls back what the statement wrote.
 func insertSQL(rows int) string {
 	one := "(" + store.Placeholders(len(eventColumns)) + ")"
 	var b strings.Builder
-	b.WriteString("INSERT INTO events (" + strings.Join(eventColumns, ", ") + ") VALUES ")
+	b.WriteString("INSERT OR FAIL INTO events (" + strings.Join(eventColumns, ", ") + ") VALUES ")
 	for i := range rows {
 		if i > 0 {
 			b.WriteString(", ")

@@ -311,7 +311,7 @@ func (p *Pipeline) process(ctx context.Context, tx *sqlx.Tx, o *opened) (Summary
 	}
 
 	session := p.agg.Begin(p.db, tx)
-	w := newEventWriter(tx, p.db.Stmts(tx), reportID)
+	w := newEventWriter(tx, p.db.Dialect(), p.db.Stmts(tx), reportID)
 	var lastErr string
 	// Where the time went, for the debug log: the database work on this
 	// goroutine, and how long it waited for the reading side.

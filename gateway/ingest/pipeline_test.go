@@ -715,3 +715,54 @@ func TestDeadlockedReportIsProcessedAgain(t *testing.T) {
 		t.Errorf("%d events stored, want %d", n, len(rows))
 	}
 }
+
+// TestFailedEventInsertLeavesNothing: an event row that cannot be written
+// halfway through a batch statement (here its place is taken) fails the
+// report whole: none of its events, cases or operations stay, and the
+// report is processed completely once the obstacle is gone. SQLite's
+// batches are INSERT OR FAIL (the rows before the failing one stay until
+// the transaction rolls back); PostgreSQL's are COPY.
+func TestFailedEventInsertLeavesNothing(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		h := newHarness(t, db, defaultSetup())
+		ctx := context.Background()
+		b, err := os.ReadFile(filepath.Join("testdata", "scan_dns.csv"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := h.pipe.Store(ctx, ingest.Source{Channel: "file", Name: "scan_dns.csv"}, bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The 51st of the report's 100 events: inside its second statement
+		// on SQLite (64 + 32 + 4 rows), after rows that statement wrote.
+		const taken = 50
+		if _, err := db.ExecContext(ctx, db.Rebind(`INSERT INTO events (report_id, seq, fields, created_at) VALUES (?, ?, '{}', ?)`),
+			st.ID, taken, store.Time(day0)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.pipe.Process(ctx, st.ID); err == nil {
+			t.Fatal("processing succeeded over a taken event row")
+		}
+		if n := h.count("events", "report_id = ?", st.ID); n != 1 {
+			t.Errorf("after the failure the report has %d event rows, want only the one planted", n)
+		}
+		if n := h.count("cases", ""); n != 0 {
+			t.Errorf("after the failure %d cases exist", n)
+		}
+		if n := h.count("reports", "id = ? AND status = 'received'", st.ID); n != 1 {
+			t.Error("the report is no longer waiting to be processed")
+		}
+		if _, err := db.ExecContext(ctx, db.Rebind(`DELETE FROM events WHERE report_id = ?`), st.ID); err != nil {
+			t.Fatal(err)
+		}
+		sum, err := h.pipe.Process(ctx, st.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := h.count("events", "report_id = ?", st.ID); sum.Events != 100 || n != 100 {
+			t.Errorf("processed again: %+v, %d event rows, want 100", sum, n)
+		}
+	})
+}
